@@ -1,0 +1,4 @@
+// sluice/sluice.hpp: everything an embedding program needs (umbrella header; includes only).
+#pragma once
+
+#include <sluice/process.hpp>

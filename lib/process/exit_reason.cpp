@@ -1,0 +1,18 @@
+#include <sluice/process/exit_reason.hpp>
+
+namespace sluice {
+
+std::string exit_reason::to_string() const {
+  switch (kind_) {
+    case kind::normal: return "normal";
+    case kind::shutdown: return detail_.empty() ? "shutdown" : "{shutdown, " + detail_ + "}";
+    case kind::kill: return "kill";
+    case kind::killed: return "killed";
+    case kind::noproc: return "noproc";
+    case kind::error: return "{error, " + detail_ + "}";
+    case kind::other: return detail_;
+  }
+  return "unknown";
+}
+
+}  // namespace sluice

@@ -1,0 +1,114 @@
+// lib/process/process.hpp: one lightweight process: a pid, a mailbox and a behaviour.
+//
+// A process is a passive object: it runs only when the scheduler gives it a thread (a task on the
+// runtime's arena, or its dedicated thread), never on two threads at once, and handles at most a
+// budget of messages per run. Everything below "reader side" is touched only by the thread that
+// runs it; other threads reach a process only through its mailbox (and the kill flag).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <semaphore>
+#include <utility>
+#include <vector>
+
+#include <sluice/process/behaviour.hpp>
+#include <sluice/process/call.hpp>
+#include <sluice/process/exit_reason.hpp>
+#include <sluice/process/pid.hpp>
+#include <sluice/process/signals.hpp>
+
+#include "process/mailbox.hpp"
+
+namespace sluice::detail {
+
+class runtime_impl;
+
+/// Payloads of the system message kinds (message_node::kind).
+struct exit_signal_payload {
+  pid from;
+  exit_reason reason;
+  bool from_link;  // sent because `from` was linked and exited (vs an explicit exit/2)
+};
+struct link_payload {
+  pid from;
+};
+struct monitor_payload {
+  monitor_ref ref;
+  pid watcher;
+};
+
+/// How a run ended.
+enum class run_result : std::uint8_t { idle, yielded, exited };
+
+class process {
+ public:
+  process(runtime_impl& rt, std::unique_ptr<behaviour> b, bool dedicated);
+  ~process();
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  [[nodiscard]] pid self() const noexcept { return self_; }
+  [[nodiscard]] runtime_impl& rt() const noexcept { return rt_; }
+  [[nodiscard]] internal::mailbox& mailbox() noexcept { return mailbox_; }
+  [[nodiscard]] bool dedicated() const noexcept { return dedicated_ != nullptr; }
+
+  /// Set once by the runtime before the process is published.
+  void set_self(pid p) noexcept { self_ = p; }
+
+  /// Runs the process until its mailbox is empty (idle), its budget is spent (yielded: the caller
+  /// must reschedule it) or it exits (exited: `this` may already be destroyed).
+  run_result run(unsigned budget);
+
+  /// Any thread: asks the process to die with `killed` at its next message boundary.
+  void request_kill() noexcept { kill_requested_.store(true, std::memory_order_relaxed); }
+
+  /// Dedicated-thread processes: wake the thread / block until woken.
+  void wake_dedicated() noexcept { dedicated_->release(); }
+  void wait_dedicated() noexcept { dedicated_->acquire(); }
+
+  // --- registry handshake (see runtime_impl::register_name) ---
+  std::atomic<bool> registered{false};
+  std::atomic<bool> exited{false};
+
+  // --- reader side: only the running thread ---
+  struct extras {
+    std::vector<pid> links;
+    std::vector<std::pair<monitor_ref, pid>> watchers;     // who monitors this process
+    std::vector<std::pair<monitor_ref, pid>> monitoring;   // monitors this process holds
+    std::vector<std::pair<call_ref, timer_ref>> pending_calls;
+  };
+  extras& ext();
+  void add_link(pid other);
+  bool remove_link(pid other);
+  void request_exit(exit_reason reason);
+  [[nodiscard]] bool trap_exit() const noexcept { return trap_exit_; }
+  void set_trap_exit(bool on) noexcept { trap_exit_ = on; }
+
+ private:
+  message_node* next_message() noexcept;
+  void dispatch(message_node* n);
+  void deliver(message_node* n);
+  void on_exit_signal(message_node* n);
+  void on_down(message_node* n);
+  void on_call_reply(message_node* n);
+  template <class F>
+  void guarded(F&& f);
+  void finalize(const exit_reason& reason);
+  void drain(message_node* list, const exit_reason& reason);
+
+  runtime_impl& rt_;
+  pid self_;
+  internal::mailbox mailbox_;
+  std::atomic<bool> kill_requested_{false};
+  std::unique_ptr<std::counting_semaphore<>> dedicated_;
+
+  message_node* cache_ = nullptr;  // taken from the mailbox, not yet handled, oldest first
+  std::unique_ptr<behaviour> behaviour_;
+  std::unique_ptr<extras> extras_;
+  std::unique_ptr<exit_reason> exit_request_;  // set by context::exit or a failing callback
+  bool init_pending_;
+  bool trap_exit_ = false;
+};
+
+}  // namespace sluice::detail

@@ -1,0 +1,154 @@
+#include "process/runtime_impl.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace sluice::detail {
+
+namespace {
+using kind = message_node::kind;
+
+/// The runtime whose arena the current thread is working for, if any: lets a process that wakes
+/// another spawn it into this worker's own deque (runs next here, stealable by idle workers).
+thread_local runtime_impl* tl_worker_of = nullptr;
+
+unsigned pick_threads(unsigned requested) {
+  if (requested != 0) return requested;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+}  // namespace
+
+runtime_impl::runtime_impl(runtime& owner, runtime_options options)
+    : owner_(owner),
+      threads_(pick_threads(options.threads)),
+      budget_(std::max(1u, options.budget)),
+      table_(options.max_processes),
+      timers_([this](pid to, message_node* n) { send_node(to, n); }),
+      workers_(tbb::global_control::max_allowed_parallelism, threads_ + 1),
+      // No slot reserved for the creating thread: every thread of the arena is a worker, and an
+      // external thread only ever enqueues.
+      arena_(static_cast<int>(threads_), 0) {}
+
+runtime_impl::~runtime_impl() { shutdown(); }
+
+pid runtime_impl::spawn(std::unique_ptr<behaviour> b, spawn_options o, const spawn_links& links) {
+  if (!b) throw std::invalid_argument("sluice: spawn needs a behaviour");
+  pid id;
+  if (!table_.reserve(id)) throw std::runtime_error("sluice: process table full");
+  const bool needs_run = b->has_init();
+  auto* p = new process(*this, std::move(b), o.dedicated_thread);
+  p->set_self(id);
+  if (links.link_to.valid()) p->add_link(links.link_to);
+  if (links.watcher.valid()) p->ext().watchers.emplace_back(links.monitor, links.watcher);
+  // relaxed: a counter; shutdown waits for it with acquire loads after the table is quiet.
+  live_.fetch_add(1, std::memory_order_relaxed);
+  if (stopping_.load(std::memory_order_acquire)) p->request_kill();
+  if (o.dedicated_thread) start_dedicated(p);
+  table_.publish(id, p);
+  if (needs_run) schedule(p);
+  else if (stopping_.load(std::memory_order_acquire)) send_exit_signal(id, {}, exit_reason::kill(), false);
+  return id;
+}
+
+internal::push_result runtime_impl::try_send_node(pid to, message_node* n) noexcept {
+  auto ref = table_.acquire(to);
+  if (!ref) return internal::push_result::closed;
+  const auto r = ref->mailbox().push(n);
+  if (r == internal::push_result::accepted_woke_reader) schedule(ref.get());
+  return r;
+}
+
+send_result runtime_impl::send_node(pid to, message_node* n) noexcept {
+  if (try_send_node(to, n) == internal::push_result::closed) {
+    n->destroy(n);
+    return send_result::closed;
+  }
+  return send_result::accepted;
+}
+
+void runtime_impl::send_exit_signal(pid target, pid from, exit_reason reason, bool from_link) {
+  if (!from_link && reason.what() == exit_reason::kind::kill) {
+    if (auto ref = table_.acquire(target)) ref->request_kill();
+  }
+  send_node(target, make_node<exit_signal_payload>(kind::exit_signal, from, std::move(reason), from_link));
+}
+
+void runtime_impl::schedule(process* p) {
+  if (p->dedicated()) {
+    p->wake_dedicated();
+  } else if (tl_worker_of == this) {
+    group_.run([this, p] { run_task(p); });
+  } else {
+    arena_.enqueue(group_.defer([this, p] { run_task(p); }));
+  }
+}
+
+void runtime_impl::yield(process* p) { arena_.enqueue(group_.defer([this, p] { run_task(p); })); }
+
+void runtime_impl::run_task(process* p) {
+  runtime_impl* const outer = tl_worker_of;
+  tl_worker_of = this;
+  if (p->run(budget_) == run_result::yielded) yield(p);
+  tl_worker_of = outer;
+}
+
+void runtime_impl::start_dedicated(process* p) {
+  std::lock_guard lock(threads_mutex_);
+  dedicated_threads_.emplace_back([this, p] {
+    // The process is published after this thread starts, but runs only once woken.
+    for (;;) {
+      p->wait_dedicated();
+      run_result r;
+      while ((r = p->run(budget_)) == run_result::yielded) {
+      }
+      if (r == run_result::exited) return;
+    }
+  });
+}
+
+void runtime_impl::retire(process* p) noexcept {
+  table_.retire(p->self());
+  // release: everything the process did happens-before shutdown's acquire of the count.
+  if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) live_.notify_all();
+}
+
+bool runtime_impl::register_name(const std::string& name, pid p) {
+  auto ref = table_.acquire(p);
+  if (!ref) return false;
+  if (!registry_.add(name, p)) return false;
+  // seq_cst pairs with process::finalize (store exited, then load registered): at least one of the
+  // two sees the other, so a name never outlives its process.
+  ref->registered.store(true, std::memory_order_seq_cst);
+  if (ref->exited.load(std::memory_order_seq_cst)) {
+    registry_.remove_all(p);
+    return false;
+  }
+  return true;
+}
+
+timer_ref runtime_impl::send_after(pid to, message_node* n, std::chrono::steady_clock::duration delay) {
+  return timer_ref{timers_.start(to, n, std::chrono::steady_clock::now() + delay)};
+}
+
+void runtime_impl::shutdown() {
+  stopping_.store(true, std::memory_order_release);
+  timers_.stop();
+  // Kill what is alive; repeat, since a dying process may spawn (its spawns are killed at birth).
+  while (live_.load(std::memory_order_acquire) != 0) {
+    table_.for_each_alive([&](pid p) { send_exit_signal(p, {}, exit_reason::kill(), false); });
+    std::size_t n = live_.load(std::memory_order_acquire);
+    while (n != 0) {
+      live_.wait(n, std::memory_order_acquire);
+      n = live_.load(std::memory_order_acquire);
+    }
+  }
+  arena_.execute([this] { group_.wait(); });
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(threads_mutex_);
+    threads.swap(dedicated_threads_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace sluice::detail

@@ -1,0 +1,83 @@
+#include "process/timer_service.hpp"
+
+#include <vector>
+
+namespace sluice::internal {
+
+timer_service::timer_service(deliver_fn deliver) : deliver_(std::move(deliver)) {}
+
+timer_service::~timer_service() { stop(); }
+
+std::uint64_t timer_service::start(pid to, detail::message_node* node, clock::time_point due) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) {
+    node->destroy(node);
+    return 0;
+  }
+  const std::uint64_t id = next_id_++;
+  const bool earliest = queue_.empty() || due < queue_.begin()->first.first;
+  queue_.emplace(key{due, id}, entry{to, node});
+  due_of_.emplace(id, due);
+  if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+  lock.unlock();
+  if (earliest) wake_.notify_one();
+  return id;
+}
+
+bool timer_service::cancel(std::uint64_t id) {
+  detail::message_node* node = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = due_of_.find(id);
+    if (it == due_of_.end()) return false;
+    auto q = queue_.find(key{it->second, id});
+    node = q->second.node;
+    queue_.erase(q);
+    due_of_.erase(it);
+  }
+  node->destroy(node);
+  return true;
+}
+
+void timer_service::stop() {
+  std::thread t;
+  std::map<key, entry> left;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    t = std::move(thread_);
+    left.swap(queue_);
+    due_of_.clear();
+  }
+  wake_.notify_all();
+  if (t.joinable()) t.join();
+  for (auto& [k, e] : left) e.node->destroy(e.node);
+}
+
+void timer_service::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (queue_.empty()) {
+      wake_.wait(lock);
+      continue;
+    }
+    const auto due = queue_.begin()->first.first;
+    if (clock::now() < due) {
+      wake_.wait_until(lock, due);
+      continue;
+    }
+    std::vector<entry> fired;
+    const auto now = clock::now();
+    while (!queue_.empty() && queue_.begin()->first.first <= now) {
+      auto it = queue_.begin();
+      due_of_.erase(it->first.second);
+      fired.push_back(it->second);
+      queue_.erase(it);
+    }
+    lock.unlock();
+    for (auto& e : fired) deliver_(e.to, e.node);
+    lock.lock();
+  }
+}
+
+}  // namespace sluice::internal

@@ -1,0 +1,60 @@
+// lib/process/timer_service.hpp: delivers messages after a delay.
+//
+// One thread per runtime, started on the first timer; it sleeps on a condition variable until the
+// earliest deadline or a change, so an idle runtime with no timers uses no CPU. Pending timers own
+// their message node; a cancelled or undelivered one is destroyed, never leaked.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include <sluice/process/message.hpp>
+#include <sluice/process/pid.hpp>
+
+namespace sluice::internal {
+
+class timer_service {
+ public:
+  using clock = std::chrono::steady_clock;
+  /// How a due message is delivered (the runtime's send).
+  using deliver_fn = std::function<void(pid, detail::message_node*)>;
+
+  explicit timer_service(deliver_fn deliver);
+  ~timer_service();
+  timer_service(const timer_service&) = delete;
+  timer_service& operator=(const timer_service&) = delete;
+
+  /// Schedules `node` for `to` at `due`; returns the timer's id (never 0). Thread-safe.
+  std::uint64_t start(pid to, detail::message_node* node, clock::time_point due);
+  /// True if the timer was pending (its message is destroyed undelivered). Thread-safe.
+  bool cancel(std::uint64_t id);
+  /// Stops the thread and destroys every pending message. Idempotent.
+  void stop();
+
+ private:
+  struct entry {
+    pid to;
+    detail::message_node* node;
+  };
+  using key = std::pair<clock::time_point, std::uint64_t>;
+
+  void loop();
+
+  deliver_fn deliver_;
+  std::mutex mutex_;  // guards everything below
+  std::condition_variable wake_;
+  std::map<key, entry> queue_;
+  std::unordered_map<std::uint64_t, clock::time_point> due_of_;
+  std::uint64_t next_id_ = 1;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice::internal
