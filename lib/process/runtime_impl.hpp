@@ -24,6 +24,14 @@
 
 namespace sluice::detail {
 
+/// What a new process starts with beside its behaviour: a link and/or a monitor, set up before it
+/// can run, so that it cannot exit unobserved.
+struct spawn_links {
+  pid link_to{};
+  pid watcher{};
+  monitor_ref monitor{};
+};
+
 class runtime_impl {
  public:
   runtime_impl(runtime& owner, runtime_options options);
@@ -33,13 +41,6 @@ class runtime_impl {
   [[nodiscard]] unsigned threads() const noexcept { return threads_; }
   [[nodiscard]] std::size_t size_hint() const noexcept { return live_.load(std::memory_order_relaxed); }
 
-  /// What a new process starts with beside its behaviour: a link and/or a monitor, set up before
-  /// it can run, so that it cannot exit unobserved.
-  struct spawn_links {
-    pid link_to;
-    pid watcher;
-    monitor_ref monitor;
-  };
   pid spawn(std::unique_ptr<behaviour> b, spawn_options o, const spawn_links& links = {});
 
   /// Sends a node; on `closed` the node is destroyed.

@@ -6,6 +6,9 @@
 #include <string>
 #include <future>
 #include <thread>
+#include <vector>
+
+#include <sys/resource.h>
 
 #include <sluice/process.hpp>
 
@@ -219,5 +222,33 @@ TEST_SUITE("process") {
     for (int i = 0; i < 1000; ++i) rt->spawn([](context&, message&) {});
     CHECK(rt->size_hint() == 1000);
     rt.reset();  // must not hang or leak (ASan checks the leak part)
+  }
+}
+
+TEST_SUITE("idle") {
+  TEST_CASE("an idle runtime with idle processes and a pending timer uses almost no CPU") {
+    runtime rt({.threads = 2});
+    probe out(rt);
+    std::vector<pid> idle;
+    for (int i = 0; i < 1000; ++i) idle.push_back(rt.spawn([](context&, message&) {}));
+    for (pid p : idle) rt.send(p, 1);                     // run each once, then they go idle
+    rt.send_after(out.self(), 1, std::chrono::hours(1));  // the timer thread waits, not polls
+    CHECK(rt.call<int>(rt.spawn([](context&, message& m) {
+                         if (auto* r = m.get_if<request<int>>()) r->from.reply(r->body);
+                       }),
+                       1, patience)
+              .ok());
+    const auto cpu = [] {
+      rusage u{};
+      getrusage(RUSAGE_SELF, &u);
+      return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+             std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+    };
+    // What is measured here is CPU time while nothing happens, over a wall-clock second.
+    const auto before = cpu();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const auto used = cpu() - before;
+    MESSAGE("CPU used while idle for 1 s: " << std::chrono::duration_cast<std::chrono::milliseconds>(used).count() << " ms");
+    CHECK(used < std::chrono::milliseconds(100));
   }
 }

@@ -1,6 +1,7 @@
 // sluice/process/message.hpp: a type-erased, move-only message of any movable C++ type.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
@@ -24,6 +25,12 @@ struct message_node {
     down,         // a monitored process exited; delivered unless demonitored meanwhile
     call_reply,   // a reply (or failure) for a call this process made
   };
+
+  /// Nodes come from oneTBB's scalable allocator (a message is usually freed on another thread
+  /// than the one that allocated it, the case glibc's malloc handles worst); plain new/delete in
+  /// sanitizer builds, whose allocator interception must see every allocation.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p) noexcept;
 
   message_node* next = nullptr;
   const std::type_info* type = nullptr;
