@@ -1,5 +1,7 @@
 #include <sluice/process/exit_reason.hpp>
 
+#include <ostream>
+
 namespace sluice {
 
 std::string exit_reason::to_string() const {
@@ -14,5 +16,7 @@ std::string exit_reason::to_string() const {
   }
   return "unknown";
 }
+
+std::ostream& operator<<(std::ostream& os, const exit_reason& r) { return os << r.to_string(); }
 
 }  // namespace sluice

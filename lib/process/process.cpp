@@ -111,6 +111,7 @@ message_node* process::next_message() noexcept {
 void process::dispatch(message_node* n) {
   switch (n->tag) {
     case kind::user:
+    case kind::request:
       deliver(n);
       return;
     case kind::exit_signal:

@@ -97,7 +97,7 @@ class context {
   template <class Req>
   call_ref call(pid to, Req req, duration timeout) {
     auto [ref, sink] = prepare_call();
-    send_call(to, message::make(request<Req>{std::move(req), reply_handle(sink)}), ref, sink, timeout);
+    send_call(to, message::make_request(request<Req>{std::move(req), reply_handle(sink)}), ref, sink, timeout);
     return ref;
   }
 

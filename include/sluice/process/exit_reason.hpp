@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <utility>
 
@@ -45,5 +46,8 @@ class exit_reason {
   kind kind_ = kind::normal;
   std::string detail_;
 };
+
+/// Writes `r.to_string()`.
+std::ostream& operator<<(std::ostream& os, const exit_reason& r);
 
 }  // namespace sluice

@@ -17,6 +17,7 @@ namespace detail {
 struct message_node {
   enum class kind : std::uint8_t {
     user,         // an ordinary message; the handler sees it
+    request,      // a request<Req> sent by call(); the handler sees it (is_request() is true)
     exit_signal,  // exit signal (link or exit/2); maybe turned into an exit_signal message
     link,         // another process linked to this one
     unlink,       // another process unlinked from this one
@@ -95,7 +96,19 @@ class message {
     return message(new detail::typed_node<V>(detail::message_node::kind::user, std::forward<T>(value)));
   }
 
+  /// A message holding a `request<Req>`, marked as a call (see `is_request`).
+  template <class T>
+  static message make_request(T&& value) {
+    using V = std::remove_cvref_t<T>;
+    return message(new detail::typed_node<V>(detail::message_node::kind::request, std::forward<T>(value)));
+  }
+
   [[nodiscard]] bool empty() const noexcept { return node_ == nullptr; }
+  /// True if this message was sent by a call (`runtime::call`, `context::call`): it holds a
+  /// `request<Req>` whose reply handle must be answered (or dropped, which answers `no_reply`).
+  [[nodiscard]] bool is_request() const noexcept {
+    return node_ != nullptr && node_->tag == detail::message_node::kind::request;
+  }
   /// The payload's dynamic type (precondition: not empty).
   [[nodiscard]] const std::type_info& type() const noexcept { return *node_->type; }
 

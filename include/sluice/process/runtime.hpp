@@ -98,7 +98,7 @@ class runtime {
   template <class R, class Req>
   call_result<R> call(pid to, Req req, duration timeout) {
     detail::blocking_call c;
-    if (send(to, request<Req>{std::move(req), c.handle()}) == send_result::closed) {
+    if (send_message(to, message::make_request(request<Req>{std::move(req), c.handle()})) == send_result::closed) {
       return call_error::noproc;
     }
     auto r = c.wait(timeout);
