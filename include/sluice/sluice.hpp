@@ -2,3 +2,4 @@
 #pragma once
 
 #include <sluice/process.hpp>
+#include <sluice/stage.hpp>

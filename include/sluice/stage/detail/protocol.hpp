@@ -1,0 +1,76 @@
+// sluice/stage/detail/protocol.hpp: the messages stages exchange (GenStage's $gen_producer /
+// $gen_consumer messages, plus the acknowledgement a synchronous subscribe waits for).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <typeinfo>
+#include <vector>
+
+#include <sluice/process/exit_reason.hpp>
+#include <sluice/process/message.hpp>
+#include <sluice/process/pid.hpp>
+#include <sluice/stage/subscription.hpp>
+
+namespace sluice::detail {
+
+/// consumer -> producer: open subscription `ref` (the consumer's monitor on the producer).
+struct stage_subscribe {
+  pid consumer;
+  std::uint64_t ref;
+  subscription_options options;
+  const std::type_info* event_type;  // what the consumer expects; checked by the producer
+};
+/// producer -> consumer: subscription `ref` is in place.
+struct stage_subscribed {
+  std::uint64_t ref;
+};
+/// consumer -> producer: `n` more events on `ref`.
+struct stage_ask {
+  pid consumer;
+  std::uint64_t ref;
+  std::size_t n;
+};
+/// producer -> consumer: events on `ref`, never more than asked.
+template <class T>
+struct stage_events {
+  pid producer;
+  std::uint64_t ref;
+  std::vector<T> events;
+};
+/// anyone -> producer: end subscription `ref`.
+struct stage_cancel_to_producer {
+  std::uint64_t ref;
+  exit_reason reason;
+};
+/// producer -> consumer: subscription `ref` is over.
+struct stage_cancel_to_consumer {
+  pid producer;
+  std::uint64_t ref;
+  exit_reason reason;
+};
+
+// Requests and casts from the functions in stage.hpp.
+struct stage_subscribe_request {
+  subscribe_to target;
+};
+struct stage_async_subscribe {
+  subscribe_to target;
+};
+struct stage_set_demand {
+  demand_mode mode;
+};
+struct stage_get_demand {};
+struct stage_estimate_buffered_count {};
+struct stage_async_info {
+  message msg;
+};
+struct stage_sync_info {
+  message msg;
+};
+/// Internal marker: stop once everything buffered before it was dispatched.
+struct stage_stop_marker {
+  exit_reason reason;
+};
+
+}  // namespace sluice::detail

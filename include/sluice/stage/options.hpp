@@ -1,0 +1,44 @@
+// sluice/stage/options.hpp: how a stage is started.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <sluice/process/behaviour.hpp>
+#include <sluice/stage/dispatcher.hpp>
+#include <sluice/stage/subscription.hpp>
+
+namespace sluice {
+
+/// A buffer size meaning "no limit" (a producer_consumer's default).
+inline constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+
+/// Which events a full buffer keeps: the newest (`last`, dropping the oldest) or the oldest
+/// (`first`, dropping the newcomers).
+enum class buffer_keep : std::uint8_t { last, first };
+
+/// Start options of a stage emitting `Out` events (GenStage's init options). Producer-side fields
+/// are ignored by consumers, and `subscribe_to` by producers.
+template <class Out>
+struct stage_options {
+  /// Events kept when no consumer wants them: default 10,000 for a producer, `unbounded` for a
+  /// producer_consumer. Must be at least 1.
+  std::optional<std::size_t> buffer_size;
+  sluice::buffer_keep buffer_keep = sluice::buffer_keep::last;
+  /// Producers only: start in `accumulate` mode to hold production until `demand(stage, forward)`.
+  demand_mode demand = demand_mode::forward;
+  /// Default: a demand_dispatcher.
+  std::unique_ptr<sluice::dispatcher<Out>> dispatcher;
+  /// Called once for each store into the buffer that dropped events, with how many it dropped.
+  std::function<void(std::size_t dropped)> on_discard;
+  /// Consumers and producer_consumers: subscriptions made at start, in order.
+  std::vector<sluice::subscribe_to> subscribe_to;
+  /// How the stage's process runs (e.g. on a dedicated thread, for a blocking source or sink).
+  spawn_options spawn;
+};
+
+}  // namespace sluice

@@ -1,0 +1,86 @@
+// sluice/stage/stage_context.hpp: what a stage callback can do.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <sluice/process/context.hpp>
+#include <sluice/process/exit_reason.hpp>
+#include <sluice/process/message.hpp>
+#include <sluice/stage/subscription.hpp>
+
+namespace sluice {
+
+/// The event type of a stage side that has none (a producer's input, a consumer's output).
+struct no_events {};
+
+namespace detail {
+/// The stage operations a callback reaches through its stage_context (implemented by the stage).
+class stage_control {
+ public:
+  virtual ~stage_control() = default;
+  virtual context& process() noexcept = 0;
+  virtual void ask(subscription_ref s, std::size_t n) = 0;
+  virtual void cancel(subscription_ref s, exit_reason reason) = 0;
+  virtual void stop(exit_reason reason) = 0;
+  virtual void stop_after_buffered(exit_reason reason) = 0;
+  virtual void async_info(message msg) = 0;
+};
+}  // namespace detail
+
+/// Passed to every stage callback; valid only inside it, on its thread.
+///
+/// `emit` queues events for the stage's dispatcher: they are dispatched when the callback returns,
+/// in emission order; events beyond the consumers' demand go to the stage's buffer.
+template <class Out>
+class stage_context {
+ public:
+  stage_context(detail::stage_control& control, std::vector<Out>* out) noexcept : control_(&control), out_(out) {}
+
+  /// The process context (self(), send, timers, monitors...).
+  [[nodiscard]] context& process() const noexcept { return control_->process(); }
+  [[nodiscard]] pid self() const noexcept { return control_->process().self(); }
+
+  /// Emits one event (producers and producer_consumers only).
+  void emit(Out event)
+    requires(!std::is_same_v<Out, no_events>)
+  {
+    out_->push_back(std::move(event));
+  }
+  /// Emits a batch of events (moved).
+  void emit(std::vector<Out>&& events)
+    requires(!std::is_same_v<Out, no_events>)
+  {
+    if (out_->empty()) {
+      *out_ = std::move(events);
+    } else {
+      out_->insert(out_->end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+    }
+  }
+
+  /// Manual demand: asks the producer of `from` for `n` more events (n = 0 sends nothing).
+  void ask(subscription_ref from, std::size_t n) { control_->ask(from, n); }
+  /// Cancels a subscription; the cancel mode then applies as for any cancel.
+  void cancel(subscription_ref from, exit_reason reason) { control_->cancel(from, std::move(reason)); }
+  /// Stops the stage with `reason` once the callback returns.
+  void stop(exit_reason reason = exit_reason::normal()) { control_->stop(std::move(reason)); }
+  /// Stops the stage with `reason` once every event emitted so far has been dispatched (what a
+  /// finite producer does when it is exhausted).
+  void stop_after_dispatch(exit_reason reason = exit_reason::normal()) {
+    control_->stop_after_buffered(std::move(reason));
+  }
+  /// Queues `msg` for this stage's handle_info behind the events buffered so far.
+  template <class T>
+  void async_info(T&& msg) {
+    control_->async_info(message::make(std::forward<T>(msg)));
+  }
+
+ private:
+  detail::stage_control* control_;
+  std::vector<Out>* out_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,91 @@
+// sluice/stage/start.hpp: starting stages and talking to them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include <sluice/process/context.hpp>
+#include <sluice/process/runtime.hpp>
+#include <sluice/stage/callbacks.hpp>
+#include <sluice/stage/detail/protocol.hpp>
+#include <sluice/stage/detail/stage_process.hpp>
+#include <sluice/stage/options.hpp>
+
+namespace sluice {
+
+/// A class derived from producer<T>, producer_consumer<In, Out> or consumer<T>.
+template <class S>
+concept stage_type = requires {
+  typename S::in_type;
+  typename S::out_type;
+  { S::kind } -> std::convertible_to<stage_kind>;
+} && std::derived_from<S, stage_callbacks<typename S::in_type, typename S::out_type>>;
+
+/// Starts a stage as a process of `where` (a runtime, or a process's context); returns its pid.
+/// `init` runs in the stage, then the `subscribe_to` subscriptions are made in order.
+template <stage_type S, class Where>
+pid start(Where& where, std::unique_ptr<S> stage, stage_options<typename S::out_type> options = {}) {
+  using process = detail::stage_process<typename S::in_type, typename S::out_type>;
+  const spawn_options spawn = options.spawn;
+  return where.spawn(std::make_unique<process>(std::move(stage), S::kind, std::move(options)), spawn);
+}
+
+/// Subscribes `consumer` to `producer` and waits for the producer to acknowledge (from a plain
+/// thread). Errors: noproc (the producer is not alive), `{bad_opts: ...}`, not_a_consumer,
+/// not_a_producer, event_type_mismatch, timeout (as `other("timeout")`).
+inline subscribe_result subscribe(runtime& rt, pid consumer, pid producer, subscription_options options = {},
+                                  std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  auto r = rt.call<subscribe_result>(consumer, detail::stage_subscribe_request{{producer, std::move(options)}}, timeout);
+  if (r) return std::move(r.value());
+  return {std::nullopt, r.error() == call_error::timeout ? exit_reason::other("timeout") : exit_reason::noproc()};
+}
+
+/// Asks `consumer` to subscribe to `producer`, without waiting (thread-safe).
+template <class Where>
+void async_subscribe(Where& where, pid consumer, pid producer, subscription_options options = {}) {
+  where.send(consumer, detail::stage_async_subscribe{{producer, std::move(options)}});
+}
+
+/// Cancels subscription `s` (any thread): its producer ends it and tells the consumer, whose
+/// cancel mode then applies.
+template <class Where>
+void cancel(Where& where, subscription_ref producer_side, exit_reason reason) {
+  where.send(producer_side.peer, detail::stage_cancel_to_producer{producer_side.id, std::move(reason)});
+}
+
+/// Switches a producer's demand mode (`accumulate` holds demand and events; `forward` replays
+/// them in order). No effect on other kinds.
+template <class Where>
+void demand(Where& where, pid stage, demand_mode mode) {
+  where.send(stage, detail::stage_set_demand{mode});
+}
+
+/// A stage's demand mode (from a plain thread); forward for consumers and producer_consumers.
+inline std::optional<demand_mode> demand(runtime& rt, pid stage,
+                                         std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  auto r = rt.call<demand_mode>(stage, detail::stage_get_demand{}, timeout);
+  return r ? std::optional<demand_mode>(r.value()) : std::nullopt;
+}
+
+/// Events in a producer's (or producer_consumer's) output buffer (from a plain thread).
+inline std::optional<std::size_t> estimate_buffered_count(runtime& rt, pid stage,
+                                                          std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  auto r = rt.call<std::size_t>(stage, detail::stage_estimate_buffered_count{}, timeout);
+  return r ? std::optional<std::size_t>(r.value()) : std::nullopt;
+}
+
+/// Queues `msg` for the stage's handle_info behind the events it has buffered (async_info), or
+/// the same and waits until it is queued (sync_info, from a plain thread).
+template <class Where, class T>
+void async_info(Where& where, pid stage, T&& msg) {
+  where.send(stage, detail::stage_async_info{message::make(std::forward<T>(msg))});
+}
+template <class T>
+bool sync_info(runtime& rt, pid stage, T&& msg, std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  return rt.call<bool>(stage, detail::stage_sync_info{message::make(std::forward<T>(msg))}, timeout).ok();
+}
+
+}  // namespace sluice
