@@ -1,0 +1,24 @@
+// sluice-bench/catalogue.cpp: scenario.hpp's functions; the list of every scenario, one line per
+// file of scenarios.
+#include "process_scenarios.hpp"
+#include "scenario.hpp"
+
+#include <iterator>
+
+namespace sluice::bench {
+
+namespace {
+void append(std::vector<scenario>& to, std::vector<scenario> more) {
+  to.insert(to.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+}
+}  // namespace
+
+std::vector<scenario> all_scenarios() {
+  std::vector<scenario> all;
+  append(all, process_scenarios());
+  return all;
+}
+
+const char* to_string(better b) noexcept { return b == better::higher ? "higher" : "lower"; }
+
+}  // namespace sluice::bench

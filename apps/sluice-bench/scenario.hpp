@@ -1,0 +1,58 @@
+// sluice-bench/scenario.hpp: what a benchmark scenario is.
+//
+// A scenario is one workload (e.g. `ping_pong`) measured on several systems: `sluice` itself and
+// the baselines it is compared with (`limit`, a bare lock-free hand-off between two pinned threads;
+// later `tbb_flow`). Each system is a function that performs one complete run and returns what it
+// measured. The harness calls every system of a scenario once per run, interleaved, so all systems
+// see the same machine state.
+//
+// To add scenarios: write a file with a function returning `std::vector<scenario>` and append its
+// result in `all_scenarios()` (catalogue.cpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::bench {
+
+/// Which way a metric improves.
+enum class better : std::uint8_t { higher, lower };
+
+/// "higher" or "lower".
+const char* to_string(better b) noexcept;
+
+/// One quantity a scenario reports, e.g. `messages_per_s` (higher is better) or `seconds` (lower).
+struct metric {
+  std::string name;
+  better direction = better::higher;
+};
+
+/// What one run of one system measured: metric name -> value.
+using measurements = std::map<std::string, double>;
+
+/// One implementation of a scenario. `run` performs one complete, independent run; it may throw
+/// (the harness reports the failure and skips that system's remaining runs).
+struct system_run {
+  std::string system;
+  std::function<measurements()> run;
+};
+
+/// A workload and the systems that implement it.
+struct scenario {
+  std::string name;
+  std::string description;
+  std::vector<metric> metrics;
+  std::vector<system_run> systems;
+};
+
+/// The system every other one is compared with: ratios are `sluice / baseline`.
+inline constexpr std::string_view reference_system = "sluice";
+
+/// Every scenario sluice-bench knows, in listing order (catalogue.cpp).
+std::vector<scenario> all_scenarios();
+
+}  // namespace sluice::bench
