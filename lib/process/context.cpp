@@ -35,7 +35,7 @@ class process_sink final : public detail::reply_sink {
 pid context::self() const noexcept { return p_->self(); }
 runtime& context::rt() const noexcept { return p_->rt().owner(); }
 
-send_result context::send_message(pid to, message msg) { return p_->rt().send_node(to, msg.release()); }
+send_result context::send_message(pid to, message msg) { return p_->send(to, msg.release()); }
 
 pid context::spawn(std::unique_ptr<behaviour> b, spawn_options o) { return p_->rt().spawn(std::move(b), o); }
 
@@ -57,7 +57,7 @@ void context::link(pid other) {
   p_->add_link(other);
   auto* n = make_node<detail::link_payload>(kind::link, self());
   if (p_->rt().try_send_node(other, n) == internal::push_result::closed) {
-    n->destroy(n);
+    n->destroy();
     p_->rt().send_exit_signal(self(), other, exit_reason::noproc(), /*from_link=*/true);
   }
 }
@@ -71,7 +71,7 @@ monitor_ref context::monitor(pid other) {
   p_->ext().monitoring.emplace_back(ref, other);
   auto* n = make_node<detail::monitor_payload>(kind::monitor, ref, self());
   if (p_->rt().try_send_node(other, n) == internal::push_result::closed) {
-    n->destroy(n);
+    n->destroy();
     p_->rt().send_node(self(), make_node<down>(kind::down, ref, other, exit_reason::noproc()));
   }
   return ref;
@@ -117,7 +117,7 @@ void context::send_call(pid to, message req, call_ref ref, const std::shared_ptr
   detail::message_node* n = req.release();
   if (p_->rt().try_send_node(to, n) == internal::push_result::closed) {
     sink->fail(call_error::noproc);  // first answer wins: the dropped request's no_reply is ignored
-    n->destroy(n);
+    n->destroy();
   }
 }
 

@@ -37,7 +37,7 @@ process::~process() {
   // Normally drained by finalize; a process destroyed unstarted (runtime teardown) frees its queue.
   for (message_node* n = cache_; n != nullptr;) {
     message_node* next = n->next;
-    n->destroy(n);
+    n->destroy();
     n = next;
   }
 }
@@ -72,6 +72,30 @@ void process::guarded(F&& f) {
 }
 
 run_result process::run(unsigned budget) {
+  const run_result r = run_messages(budget);
+  if (r != run_result::exited) send_cache_.reset();  // an exited process dropped it in finalize
+  return r;
+}
+
+send_result process::send(pid to, message_node* n) noexcept {
+  if (!send_cache_ || send_cache_pid_ != to) {
+    send_cache_.reset();
+    auto ref = rt_.acquire(to);
+    if (!ref) {
+      n->destroy();
+      return send_result::closed;
+    }
+    send_cache_.emplace(std::move(ref));
+    send_cache_pid_ = to;
+  }
+  if (rt_.push(*send_cache_->get(), n) == internal::push_result::closed) {
+    n->destroy();
+    return send_result::closed;
+  }
+  return send_result::accepted;
+}
+
+run_result process::run_messages(unsigned budget) {
   if (init_pending_) {
     init_pending_ = false;
     context self(*this);
@@ -140,7 +164,7 @@ void process::dispatch(message_node* n) {
       on_call_reply(n);
       return;
   }
-  n->destroy(n);
+  n->destroy();
 }
 
 void process::deliver(message_node* n) {
@@ -171,7 +195,7 @@ void process::on_down(message_node* n) {
     n->tag = kind::user;
     deliver(n);
   } else {
-    n->destroy(n);  // demonitored meanwhile
+    n->destroy();  // demonitored meanwhile
   }
 }
 
@@ -187,11 +211,12 @@ void process::on_call_reply(message_node* n) {
     n->tag = kind::user;
     deliver(n);
   } else {
-    n->destroy(n);  // a late reply after a timeout
+    n->destroy();  // a late reply after a timeout
   }
 }
 
 void process::finalize(const exit_reason& reason) {
+  send_cache_.reset();
   exited.store(true, std::memory_order_seq_cst);  // registry handshake, see register_name
   if (behaviour_ && reason.what() != exit_reason::kind::killed) {
     context self(*this);
@@ -236,7 +261,7 @@ void process::drain(message_node* list, const exit_reason& reason) {
       auto& m = payload<monitor_payload>(n);
       rt_.send_node(m.watcher, make_node<down>(kind::down, m.ref, self_, reason));
     }
-    n->destroy(n);
+    n->destroy();
   }
 }
 

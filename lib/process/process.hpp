@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <semaphore>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include <sluice/process/signals.hpp>
 
 #include "process/mailbox.hpp"
+#include "process/process_table.hpp"
 
 namespace sluice::detail {
 
@@ -60,6 +62,11 @@ class process {
   /// must reschedule it) or it exits (exited: `this` may already be destroyed).
   run_result run(unsigned budget);
 
+  /// Sends from inside this process. The last target's table reference is kept until this run
+  /// ends, so a burst of sends to one process costs one reference count, not one per message; a
+  /// dead target is still detected (its mailbox is closed).
+  send_result send(pid to, message_node* n) noexcept;
+
   /// Any thread: asks the process to die with `killed` at its next message boundary.
   void request_kill() noexcept { kill_requested_.store(true, std::memory_order_relaxed); }
 
@@ -86,6 +93,7 @@ class process {
   void set_trap_exit(bool on) noexcept { trap_exit_ = on; }
 
  private:
+  run_result run_messages(unsigned budget);
   message_node* next_message() noexcept;
   void dispatch(message_node* n);
   void deliver(message_node* n);
@@ -107,6 +115,8 @@ class process {
   std::unique_ptr<behaviour> behaviour_;
   std::unique_ptr<extras> extras_;
   std::unique_ptr<exit_reason> exit_request_;  // set by context::exit or a failing callback
+  std::optional<internal::process_table::ref> send_cache_;  // see send()
+  pid send_cache_pid_;
   bool init_pending_;
   bool trap_exit_ = false;
 };

@@ -53,14 +53,18 @@ pid runtime_impl::spawn(std::unique_ptr<behaviour> b, spawn_options o, const spa
 internal::push_result runtime_impl::try_send_node(pid to, message_node* n) noexcept {
   auto ref = table_.acquire(to);
   if (!ref) return internal::push_result::closed;
-  const auto r = ref->mailbox().push(n);
-  if (r == internal::push_result::accepted_woke_reader) schedule(ref.get());
+  return push(*ref.get(), n);
+}
+
+internal::push_result runtime_impl::push(process& target, message_node* n) noexcept {
+  const auto r = target.mailbox().push(n);
+  if (r == internal::push_result::accepted_woke_reader) schedule(&target);
   return r;
 }
 
 send_result runtime_impl::send_node(pid to, message_node* n) noexcept {
   if (try_send_node(to, n) == internal::push_result::closed) {
-    n->destroy(n);
+    n->destroy();
     return send_result::closed;
   }
   return send_result::accepted;

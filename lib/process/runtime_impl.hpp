@@ -48,6 +48,11 @@ class runtime_impl {
   /// Sends a node; on `closed` the caller keeps the node.
   internal::push_result try_send_node(pid to, message_node* n) noexcept;
 
+  /// A counted reference to a live process, or an empty one.
+  [[nodiscard]] internal::process_table::ref acquire(pid p) noexcept { return table_.acquire(p); }
+  /// Pushes onto `target`'s mailbox (held by a reference), scheduling it if this woke it.
+  internal::push_result push(process& target, message_node* n) noexcept;
+
   /// Sends an exit signal from `from` (invalid pid: no process) to `target`.
   void send_exit_signal(pid target, pid from, exit_reason reason, bool from_link);
 

@@ -11,7 +11,7 @@ timer_service::~timer_service() { stop(); }
 std::uint64_t timer_service::start(pid to, detail::message_node* node, clock::time_point due) {
   std::unique_lock lock(mutex_);
   if (stopping_) {
-    node->destroy(node);
+    node->destroy();
     return 0;
   }
   const std::uint64_t id = next_id_++;
@@ -35,7 +35,7 @@ bool timer_service::cancel(std::uint64_t id) {
     queue_.erase(q);
     due_of_.erase(it);
   }
-  node->destroy(node);
+  node->destroy();
   return true;
 }
 
@@ -51,7 +51,7 @@ void timer_service::stop() {
   }
   wake_.notify_all();
   if (t.joinable()) t.join();
-  for (auto& [k, e] : left) e.node->destroy(e.node);
+  for (auto& [k, e] : left) e.node->destroy();
 }
 
 void timer_service::loop() {

@@ -19,7 +19,7 @@ int value(message_node* n) { return static_cast<typed_node<int>*>(n)->value; }
 void free_list(message_node* n) {
   while (n != nullptr) {
     message_node* next = n->next;
-    n->destroy(n);
+    n->destroy();
     n = next;
   }
 }
@@ -63,7 +63,7 @@ TEST_SUITE("mailbox") {
     free_list(left);
     message_node* late = node(8);
     CHECK(box.push(late) == push_result::closed);
-    late->destroy(late);
+    late->destroy();
     CHECK(box.closed());
   }
 

@@ -33,10 +33,20 @@ struct message_node {
   static void* operator new(std::size_t size);
   static void operator delete(void* p) noexcept;
 
+  /// What differs by payload type: one static table per type, so the header is 24 bytes and a
+  /// node with a word-sized payload fits in 32 (two per cache line).
+  struct ops {
+    const std::type_info* type;
+    void (*destroy)(message_node*) noexcept;
+  };
+
   message_node* next = nullptr;
-  const std::type_info* type = nullptr;
-  void (*destroy)(message_node*) noexcept = nullptr;
+  const ops* table = nullptr;
   kind tag = kind::user;
+
+  [[nodiscard]] const std::type_info& type() const noexcept { return *table->type; }
+  /// Destroys the node and its payload.
+  void destroy() noexcept { table->destroy(this); }
 };
 
 /// Builds a T from args: by constructor where there is one, else as an aggregate (clang 14 has no
@@ -56,11 +66,11 @@ struct typed_node final : message_node {
 
   template <class... Args>
   explicit typed_node(kind k, Args&&... args) : value(construct<T>(std::forward<Args>(args)...)) {
-    type = &typeid(T);
-    destroy = &destroy_node;
+    table = &operations;
     tag = k;
   }
   static void destroy_node(message_node* n) noexcept { delete static_cast<typed_node*>(n); }
+  static constexpr ops operations{&typeid(T), &destroy_node};
 };
 
 /// A node of kind `k` holding a T built from `args`.
@@ -110,11 +120,11 @@ class message {
     return node_ != nullptr && node_->tag == detail::message_node::kind::request;
   }
   /// The payload's dynamic type (precondition: not empty).
-  [[nodiscard]] const std::type_info& type() const noexcept { return *node_->type; }
+  [[nodiscard]] const std::type_info& type() const noexcept { return node_->type(); }
 
   template <class T>
   [[nodiscard]] bool is() const noexcept {
-    return node_ != nullptr && *node_->type == typeid(T);
+    return node_ != nullptr && node_->type() == typeid(T);
   }
   /// The payload if it is a `T`, else nullptr.
   template <class T>
@@ -144,7 +154,7 @@ class message {
  private:
   explicit message(detail::message_node* node) noexcept : node_(node) {}
   void reset() noexcept {
-    if (node_ != nullptr) node_->destroy(std::exchange(node_, nullptr));
+    if (node_ != nullptr) std::exchange(node_, nullptr)->destroy();
   }
   detail::message_node* node_ = nullptr;
 };
