@@ -1,1 +1,247 @@
+// Cancel modes against each exit reason (reference 5.3), explicit cancels, subscribing to a dead
+// producer, and event-type checks at subscribe time.
 #include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+
+#include <sluice/sluice.hpp>
+
+#include "../support/probe.hpp"
+#include "../support/stages.hpp"
+
+using namespace sluice;
+using namespace sluice::testing;
+
+namespace {
+
+struct cancel_seen {
+  cancel_kind kind;
+  exit_reason reason;
+};
+
+/// A consumer that reports handle_cancel and answers request<int> (proof of life).
+class observer final : public consumer<int> {
+ public:
+  explicit observer(pid report) : report_(report) {}
+  void handle_events(std::span<int>, subscription_ref, stage_context<no_events>&) override {}
+  void handle_cancel(cancel_kind kind, const exit_reason& reason, subscription_ref,
+                     stage_context<no_events>& ctx) override {
+    ctx.process().send(report_, cancel_seen{kind, reason});
+  }
+  void handle_call(message& m, stage_context<no_events>&) override {
+    if (auto* r = m.get_if<request<int>>()) r->from.reply(r->body);
+  }
+  void handle_info(message& m, stage_context<no_events>& ctx) override {
+    if (auto* c = m.get_if<std::pair<subscription_ref, exit_reason>>()) ctx.cancel(c->first, c->second);
+  }
+
+ private:
+  pid report_;
+};
+
+/// A producer that emits nothing and stops with the reason it is sent.
+class stopper final : public producer<int> {
+ public:
+  void handle_demand(std::size_t, stage_context<int>&) override {}
+  void handle_info(message& m, stage_context<int>& ctx) override {
+    if (auto* r = m.get_if<exit_reason>()) ctx.stop(*r);
+  }
+};
+
+/// Subscribes an observer with `mode` to a stopper, makes the stopper exit with `reason`, and
+/// returns the observer's exit reason, or nullopt if it is still alive afterwards.
+std::optional<exit_reason> consumer_exit_after_producer_exit(cancel_mode mode, const exit_reason& reason) {
+  runtime rt({.threads = 2});
+  probe cancels(rt);
+  probe watch(rt);
+  const pid p = start(rt, std::make_unique<stopper>());
+  const pid c = start(rt, std::make_unique<observer>(cancels.self()));
+  subscription_options o;
+  o.cancel = mode;
+  REQUIRE(subscribe(rt, c, p, o));
+  watch.watch(c);
+  rt.send(p, reason);
+  auto seen = cancels.receive<cancel_seen>();  // handle_cancel runs first, in every case
+  REQUIRE(seen);
+  CHECK(seen->kind == cancel_kind::down);
+  CHECK(seen->reason == reason);
+  if (rt.call<int>(c, 1, patience).ok()) return std::nullopt;  // answered after the cancel: alive
+  return watch.exit_of(c);
+}
+
+}  // namespace
+
+TEST_SUITE("stage_cancel") {
+  TEST_CASE("permanent: the consumer exits with the producer's reason, whatever it is") {
+    for (const auto& r : {exit_reason::normal(), exit_reason::shutdown(), exit_reason::shutdown("x"),
+                          exit_reason::error("boom"), exit_reason::killed()}) {
+      CAPTURE(r);
+      if (r == exit_reason::killed()) continue;  // a stopper cannot stop with killed; see below
+      CHECK(consumer_exit_after_producer_exit(cancel_mode::permanent, r) == r);
+    }
+  }
+
+  TEST_CASE("transient: the consumer survives normal and shutdown exits, and exits on others") {
+    CHECK(consumer_exit_after_producer_exit(cancel_mode::transient, exit_reason::normal()) == std::nullopt);
+    CHECK(consumer_exit_after_producer_exit(cancel_mode::transient, exit_reason::shutdown()) == std::nullopt);
+    CHECK(consumer_exit_after_producer_exit(cancel_mode::transient, exit_reason::shutdown("x")) == std::nullopt);
+    CHECK(consumer_exit_after_producer_exit(cancel_mode::transient, exit_reason::error("boom")) ==
+          exit_reason::error("boom"));
+  }
+
+  TEST_CASE("temporary: the consumer survives every exit") {
+    for (const auto& r : {exit_reason::normal(), exit_reason::shutdown("x"), exit_reason::error("boom")}) {
+      CAPTURE(r);
+      CHECK(consumer_exit_after_producer_exit(cancel_mode::temporary, r) == std::nullopt);
+    }
+  }
+
+  TEST_CASE("a killed producer ends permanent and transient consumers with killed") {
+    for (auto mode : {cancel_mode::permanent, cancel_mode::transient}) {
+      runtime rt({.threads = 2});
+      probe cancels(rt);
+      probe watch(rt);
+      const pid p = start(rt, std::make_unique<stopper>());
+      const pid c = start(rt, std::make_unique<observer>(cancels.self()));
+      subscription_options o;
+      o.cancel = mode;
+      REQUIRE(subscribe(rt, c, p, o));
+      watch.watch(c);
+      rt.exit(p, exit_reason::kill());
+      CHECK(watch.exit_of(c) == exit_reason::killed());
+    }
+  }
+
+  TEST_CASE("a permanent consumer that cancels its own subscription exits with that reason, even normal") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    probe watch(rt);
+    const pid p = start(rt, std::make_unique<stopper>());
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()));
+    auto sub = subscribe(rt, c, p);
+    REQUIRE(sub);
+    watch.watch(c);
+    rt.send(c, std::pair<subscription_ref, exit_reason>{*sub.ref, exit_reason::normal()});
+    auto seen = cancels.receive<cancel_seen>();
+    REQUIRE(seen);
+    CHECK(seen->kind == cancel_kind::cancel);
+    CHECK(watch.exit_of(c) == exit_reason::normal());
+    CHECK(rt.is_alive(p));  // the producer lives on
+  }
+
+  TEST_CASE("a temporary consumer that cancels stays alive and the producer can serve others") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    probe out(rt);
+    const pid p = start(rt, std::make_unique<counting_producer>());
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()));
+    subscription_options o;
+    o.cancel = cancel_mode::temporary;
+    auto sub = subscribe(rt, c, p, o);
+    REQUIRE(sub);
+    cancel(rt, *sub.ref, exit_reason::shutdown());  // from outside, through the producer
+    auto seen = cancels.receive<cancel_seen>();
+    REQUIRE(seen);
+    CHECK(seen->kind == cancel_kind::cancel);
+    CHECK(seen->reason == exit_reason::shutdown());
+    CHECK(rt.call<int>(c, 1, patience).ok());
+    const pid other = start(rt, std::make_unique<recording_consumer>(out.self()));
+    REQUIRE(subscribe(rt, other, p, demand_bounds(4, 0)));
+    CHECK(out.receive<batch_seen>()->events.size() == 4u);
+  }
+
+  TEST_CASE("subscribing to a dead producer fails with noproc, and a permanent consumer exits noproc") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    probe watch(rt);
+    const pid p = start(rt, std::make_unique<stopper>());
+    watch.watch(p);
+    rt.send(p, exit_reason::normal());
+    REQUIRE(watch.exit_of(p));
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()));
+    watch.watch(c);
+    auto r = subscribe(rt, c, p);
+    REQUIRE_FALSE(r);
+    CHECK(r.error == exit_reason::noproc());
+    CHECK(watch.exit_of(c) == exit_reason::noproc());
+  }
+
+  TEST_CASE("subscribing to a dead producer with temporary leaves the consumer alive") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()));
+    subscription_options o;
+    o.cancel = cancel_mode::temporary;
+    const pid dead = rt.spawn([](context& self, message&) { self.exit(exit_reason::normal()); });
+    rt.send(dead, 0);
+    REQUIRE(rt.await_exit(dead, patience));
+    auto r = subscribe(rt, c, dead, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error == exit_reason::noproc());
+    CHECK(rt.call<int>(c, 1, patience).ok());
+  }
+
+  TEST_CASE("a consumer cannot subscribe to a producer of another event type") {
+    class strings final : public producer<std::string> {
+     public:
+      void handle_demand(std::size_t, stage_context<std::string>&) override {}
+    };
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    const pid p = start(rt, std::make_unique<strings>());
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()));
+    subscription_options o;
+    o.cancel = cancel_mode::temporary;
+    auto r = subscribe(rt, c, p, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error == exit_reason::other("event_type_mismatch"));
+  }
+
+  TEST_CASE("subscribing to a consumer, or making a producer subscribe, is refused") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    const pid c1 = start(rt, std::make_unique<observer>(cancels.self()));
+    const pid c2 = start(rt, std::make_unique<observer>(cancels.self()));
+    const pid p = start(rt, std::make_unique<stopper>());
+    subscription_options o;
+    o.cancel = cancel_mode::temporary;
+    auto r = subscribe(rt, c1, c2, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error == exit_reason::other("not_a_producer"));
+    auto q = subscribe(rt, p, c1, o);
+    REQUIRE_FALSE(q);
+    CHECK(q.error == exit_reason::other("not_a_consumer"));
+  }
+
+  TEST_CASE("a producer_consumer handles a cancel only after the events it already received") {
+    class pass final : public producer_consumer<int, int> {
+     public:
+      explicit pass(pid report) : report_(report) {}
+      void handle_events(std::span<int> events, subscription_ref, stage_context<int>& ctx) override {
+        for (int v : events) ctx.emit(v);
+      }
+      void handle_cancel(cancel_kind, const exit_reason& r, subscription_ref, stage_context<int>& ctx) override {
+        ctx.process().send(report_, cancel_seen{cancel_kind::down, r});
+      }
+      pid report_;
+    };
+    runtime rt({.threads = 2});
+    probe out(rt);
+    probe cancels(rt);
+    const pid p = start(rt, std::make_unique<counting_producer>(pid{}, 40));
+    const pid pc = start(rt, std::make_unique<pass>(cancels.self()));
+    const pid k = start(rt, std::make_unique<recording_consumer>(out.self()));
+    subscription_options up = demand_bounds(100, 50);
+    REQUIRE(subscribe(rt, pc, p, up));  // the producer sends its 40 events and stops normally
+    REQUIRE(subscribe(rt, k, pc, demand_bounds(10, 5)));
+    int total = 0;
+    while (total < 40) {
+      auto b = out.receive<batch_seen>();
+      REQUIRE(b);
+      total += static_cast<int>(b->events.size());
+    }
+    CHECK(total == 40);  // nothing lost although the cancel arrived before demand did
+    CHECK(cancels.receive<cancel_seen>()->reason == exit_reason::normal());
+  }
+}

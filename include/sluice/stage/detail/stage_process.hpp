@@ -501,7 +501,11 @@ class stage_process final : public behaviour, private stage_control, private dis
     call_user([&](auto& ctx) { user_->handle_cancel(kind, reason, subscription_ref{p.producer, ref}, ctx); });
     const bool exits = p.cancel == cancel_mode::permanent ||
                        (p.cancel == cancel_mode::transient && !reason.is_transient());
-    if (exits && reason != exit_reason::other("already_subscribed")) stop(reason);
+    if (!exits || reason == exit_reason::other("already_subscribed")) return;
+    // A producer_consumer whose input ended normally first passes on what it has buffered, so a
+    // finite pipeline drains completely (GenStage would drop those events).
+    if (kind_ == stage_kind::producer_consumer && reason.is_transient()) return stop_after_buffered(reason);
+    stop(reason);
   }
 
   struct queued_events {
