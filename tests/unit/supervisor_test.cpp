@@ -1,5 +1,6 @@
 // Supervisors: start and stop order, the three restart strategies, restart types, restart
-// intensity, shutdown modes, failed starts, dynamic children, the parent link and isolation.
+// intensity, shutdown modes, failed starts, dynamic children, the parent link, isolation, requests
+// deferred while children stop, and supervisors supervising supervisors.
 //
 // How the tests synchronise (no sleeps): a child's start function runs inside the supervisor and
 // reports `started` from there, so start reports arrive in the order the supervisor started the
@@ -14,7 +15,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -204,6 +207,21 @@ std::vector<child_info> children_of(runtime& rt, pid sup) {
 std::string ids_of(const std::vector<child_info>& children) {
   std::string out;
   for (auto& c : children) out += (out.empty() ? "" : " ") + c.id;
+  return out;
+}
+
+/// The "; "-separated items of `joined`, sorted: for reports whose relative order is not defined.
+std::string sorted(const std::string& joined) {
+  std::vector<std::string> items;
+  for (std::size_t at = 0;;) {
+    const std::size_t end = joined.find("; ", at);
+    items.push_back(joined.substr(at, end - at));
+    if (end == std::string::npos) break;
+    at = end + 2;
+  }
+  std::sort(items.begin(), items.end());
+  std::string out;
+  for (auto& i : items) out += (out.empty() ? "" : "; ") + i;
   return out;
 }
 
@@ -694,4 +712,82 @@ TEST_SUITE("supervisor") {
     REQUIRE(r.ok());
     CHECK(*r == "pong");
   }
+
+  TEST_CASE("requests that reach a supervisor while it is stopping a child are answered once it is done") {
+    runtime rt({.threads = 2});
+    event_log events(rt);
+    child_spec slow = worker_spec("slow", events.self(), restart_type::permanent, on_shutdown::linger);
+    slow.shutdown = shutdown_mode::infinity;
+    const pid sup = start_supervisor(rt, {}, {worker_spec("a", events.self()), std::move(slow)});
+    REQUIRE(events.next(2) == "start a; start slow");
+
+    auto terminated = std::async(std::launch::async, [&] { return terminate_child(rt, sup, "slow", patience); });
+    REQUIRE(events.next(1) == "signal slow shutdown");  // the supervisor now waits for it to exit
+    auto listed = std::async(std::launch::async, [&] { return which_children(rt, sup, patience); });
+    rt.send(events.pid_of("slow"), release{});
+    CHECK(events.next(1) == "stop slow shutdown");
+    auto t = terminated.get();
+    REQUIRE(t.ok());
+    CHECK(*t);
+    auto l = listed.get();
+    REQUIRE(l.ok());
+    CHECK(ids_of(*l) == "a");  // answered after the terminate_child that was under way
+  }
+
+  TEST_CASE("a supervisor can supervise a supervisor: stopping the outer one stops the inner one's children in turn") {
+    runtime rt({.threads = 2});
+    event_log events(rt);
+    exit_log exits(rt);
+    child_spec inner;
+    inner.id = "inner";
+    inner.shutdown = shutdown_mode::infinity;
+    inner.start = [report = events.self()](context& sup) {
+      return start_supervisor(sup, {}, {worker_spec("x", report), worker_spec("y", report)});
+    };
+    const pid outer =
+        start_supervisor(rt, {}, {worker_spec("a", events.self()), std::move(inner), worker_spec("b", events.self())});
+    // The inner supervisor starts its children while the outer one goes on with b.
+    REQUIRE(sorted(events.next(4)) == "start a; start b; start x; start y");
+    const auto kids = children_of(rt, outer);
+    REQUIRE(ids_of(kids) == "a inner b");
+    const pid inner_sup = kids[1].child;
+    CHECK(ids_of(children_of(rt, inner_sup)) == "x y");
+
+    exits.watch(inner_sup);
+    exits.watch(outer);
+    rt.exit(outer, exit_reason::shutdown());
+    CHECK(events.next(4) == "stop b shutdown; stop y shutdown; stop x shutdown; stop a shutdown");
+    CHECK(exits.reason_of(inner_sup) == exit_reason::shutdown());
+    CHECK(exits.reason_of(outer) == exit_reason::shutdown());
+  }
+
+  TEST_CASE("a supervisor that gives up is restarted by its own supervisor, and restarts its children") {
+    runtime rt({.threads = 2});
+    event_log events(rt);
+    exit_log exits(rt);
+    child_spec inner;
+    inner.id = "inner";
+    inner.shutdown = shutdown_mode::infinity;
+    inner.start = [report = events.self()](context& sup) {
+      return start_supervisor(sup, {.max_restarts = 0}, {worker_spec("x", report), worker_spec("y", report)});
+    };
+    const pid outer = start_supervisor(rt, {}, {worker_spec("a", events.self()), std::move(inner)});
+    REQUIRE(events.next(3) == "start a; start x; start y");
+    auto kids = children_of(rt, outer);
+    REQUIRE(ids_of(kids) == "a inner");
+    const pid a = kids[0].child, inner_sup = kids[1].child;
+
+    exits.watch(inner_sup);
+    rt.send(events.pid_of("x"), crash{});
+    CHECK(events.next(4) == "stop x {error, crash x}; stop y shutdown; start x; start y");
+    CHECK(exits.reason_of(inner_sup) == exit_reason::shutdown());
+    kids = children_of(rt, outer);
+    REQUIRE(ids_of(kids) == "a inner");
+    CHECK(kids[0].child == a);
+    CHECK(kids[1].child != inner_sup);
+    const auto inner_kids = children_of(rt, kids[1].child);
+    REQUIRE(ids_of(inner_kids) == "x y");
+    for (auto& k : inner_kids) CHECK(k.child == events.pid_of(k.id));
+  }
+
 }

@@ -78,8 +78,11 @@ struct which_children_request {};
 
 /// Spawns a supervisor that starts `children` in order (a failed start stops the ones already
 /// started, in reverse order, and the supervisor exits with `{shutdown, failed_to_start_child}`).
-/// Stop it with an exit signal (`runtime::exit(sup, exit_reason::shutdown())`): it stops its
-/// children in reverse order, then exits with that reason. Thread-safe.
+/// It traps exits: it stops on an exit signal from its parent (the process that started it with
+/// the `context&` overload) or from no process (`runtime::exit(sup, exit_reason::shutdown())`), by
+/// stopping its children in reverse order, then exiting with that signal's reason. Exit signals
+/// from other processes are ignored, as in Erlang/OTP; `kill` ends it at once (its linked children
+/// then get `killed`). Thread-safe.
 pid start_supervisor(runtime& rt, supervisor_flags flags, std::vector<child_spec> children);
 /// The same, linked to the calling process (its parent: an exit signal from it stops the supervisor).
 pid start_supervisor(context& parent, supervisor_flags flags, std::vector<child_spec> children);
