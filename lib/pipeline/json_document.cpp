@@ -1,0 +1,1 @@
+// Placeholder: the position-tracking JSON reader lands here.

@@ -1,0 +1,1 @@
+// Placeholder: the libjq wrapper lands here.
