@@ -77,6 +77,19 @@ inline std::optional<std::size_t> estimate_buffered_count(runtime& rt, pid stage
   return r ? std::optional<std::size_t>(r.value()) : std::nullopt;
 }
 
+/// Sends `req` to the stage's handle_call and blocks for its reply (from a plain thread); the stage
+/// answers through the `request<Req>`'s reply handle.
+template <class R, class Req>
+call_result<R> call(runtime& rt, pid stage, Req req, std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  return rt.call<R>(stage, std::move(req), timeout);
+}
+
+/// Sends `msg` to the stage's handle_info without waiting (GenStage's cast; thread-safe).
+template <class Where, class T>
+send_result cast(Where& where, pid stage, T&& msg) {
+  return where.send(stage, std::forward<T>(msg));
+}
+
 /// Queues `msg` for the stage's handle_info behind the events it has buffered (async_info), or
 /// the same and waits until it is queued (sync_info, from a plain thread).
 template <class Where, class T>
