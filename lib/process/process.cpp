@@ -71,11 +71,7 @@ void process::guarded(F&& f) {
   }
 }
 
-run_result process::run(unsigned budget) {
-  const run_result r = run_messages(budget);
-  if (r != run_result::exited) send_cache_.reset();  // an exited process dropped it in finalize
-  return r;
-}
+run_result process::run(unsigned budget) { return run_messages(budget); }
 
 send_result process::send(pid to, message_node* n) noexcept {
   if (!send_cache_ || send_cache_pid_ != to) {
@@ -111,9 +107,15 @@ run_result process::run_messages(unsigned budget) {
       finalize(reason);
       return run_result::exited;
     }
-    if (budget == 0) return run_result::yielded;
+    if (budget == 0) {
+      send_cache_.reset();  // before anyone may run this process again
+      return run_result::yielded;
+    }
     message_node* n = next_message();
     if (n == nullptr) {
+      // Dropped before try_block: once the mailbox is idle, a sender may schedule this process
+      // on another thread, which must find nothing of this run's left to touch.
+      send_cache_.reset();
       if (mailbox_.try_block()) return run_result::idle;
       continue;
     }

@@ -242,3 +242,52 @@ TEST_SUITE("stage_demand") {
     CHECK(out.pending() == 0);
   }
 }
+
+TEST_SUITE("stage_demand") {
+  TEST_CASE("a manual consumer may ask from handle_subscribe") {
+    class eager final : public consumer<int> {
+     public:
+      explicit eager(pid report) : report_(report) {}
+      demand_kind handle_subscribe(peer_kind, const subscription_options&, subscription_ref from,
+                                   stage_context<no_events>& ctx) override {
+        ctx.ask(from, 3);
+        return demand_kind::manual;
+      }
+      void handle_events(std::span<int> events, subscription_ref from, stage_context<no_events>& ctx) override {
+        ctx.process().send(report_, batch_seen{from, std::vector<int>(events.begin(), events.end())});
+      }
+      pid report_;
+    };
+    runtime rt({.threads = 2});
+    probe out(rt);
+    const pid p = start(rt, std::make_unique<counting_producer>());
+    const pid k = start(rt, std::make_unique<eager>(out.self()));
+    REQUIRE(subscribe(rt, k, p, demand_bounds(10)));
+    CHECK(out.receive<batch_seen>()->events == std::vector<int>{0, 1, 2});
+  }
+
+  TEST_CASE("bad options in a stage's start subscriptions stop it with bad_opts") {
+    /// Spawns through spawn_monitor, so the starter sees the stage's exit however early it comes.
+    struct monitoring_spawner {
+      context& self;
+      pid spawn(std::unique_ptr<behaviour> b, spawn_options o) { return self.spawn_monitor(std::move(b), o).first; }
+    };
+    runtime rt({.threads = 2});
+    probe out(rt);
+    const pid p = start(rt, std::make_unique<counting_producer>());
+    const pid starter = rt.spawn([p, to = out.self()](context& self, message& m) {
+      if (m.is<int>()) {
+        stage_options<no_events> o;
+        o.subscribe_to.push_back({p, demand_bounds(0)});
+        monitoring_spawner where{self};
+        start(where, std::make_unique<recording_consumer>(to), std::move(o));
+      } else if (m.is<down>()) {
+        self.send_message(to, std::move(m));
+      }
+    });
+    rt.send(starter, 1);
+    auto d = out.receive<down>();
+    REQUIRE(d);
+    CHECK(d->reason == exit_reason::other("bad_opts: expected max_demand to be equal to or greater than 1, got: 0"));
+  }
+}

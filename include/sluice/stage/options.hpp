@@ -1,7 +1,9 @@
 // sluice/stage/options.hpp: how a stage is started.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -21,6 +23,18 @@ inline constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max()
 /// (`first`, dropping the newcomers).
 enum class buffer_keep : std::uint8_t { last, first };
 
+/// Live counters of one running stage, kept by the stage itself with relaxed atomics (cheap to
+/// bump once per batch; racy to read, which is all statistics need).
+struct stage_counters {
+  std::atomic<std::uint64_t> events_in{0};    ///< events handed to handle_events
+  std::atomic<std::uint64_t> events_out{0};   ///< events sent to consumers
+  std::atomic<std::uint64_t> dropped{0};      ///< events a full buffer dropped
+  std::atomic<std::uint64_t> skipped{0};      ///< inputs the stage's own code chose to skip
+  std::atomic<std::uint64_t> buffered{0};     ///< events in the output buffer now
+  std::atomic<std::uint64_t> outstanding{0};  ///< demand consumers gave and were not served yet
+  std::atomic<std::uint64_t> restarts{0};     ///< kept by whoever restarts the stage
+};
+
 /// Start options of a stage emitting `Out` events (GenStage's init options). Producer-side fields
 /// are ignored by consumers, and `subscribe_to` by producers.
 template <class Out>
@@ -39,6 +53,8 @@ struct stage_options {
   std::vector<sluice::subscribe_to> subscribe_to;
   /// How the stage's process runs (e.g. on a dedicated thread, for a blocking source or sink).
   spawn_options spawn;
+  /// Counters to keep (none if empty).
+  std::shared_ptr<stage_counters> counters;
 };
 
 }  // namespace sluice

@@ -51,6 +51,7 @@ class stage_process final : public behaviour, private stage_control, private dis
         keep_(o.buffer_keep),
         mode_(kind == stage_kind::producer ? o.demand : demand_mode::forward),
         on_discard_(std::move(o.on_discard)),
+        counters_(std::move(o.counters)),
         initial_(std::move(o.subscribe_to)) {
     if constexpr (has_out) {
       dispatcher_ = o.dispatcher ? std::move(o.dispatcher) : std::make_unique<demand_dispatcher<Out>>();
@@ -69,6 +70,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     bind(self);
     on_message(m);
     settle();
+    count_state();
   }
 
   void terminate(context& self, const exit_reason& reason) override {
@@ -93,6 +95,18 @@ class stage_process final : public behaviour, private stage_control, private dis
   /// After each message: stop if a callback asked to.
   void settle() {
     if (stop_) self_->exit(*stop_);
+  }
+
+  // relaxed, as every counter: statistics, read racily by design.
+  void count(std::atomic<std::uint64_t> stage_counters::*which, std::size_t n) noexcept {
+    if (counters_ && n != 0) ((*counters_).*which).fetch_add(n, std::memory_order_relaxed);
+  }
+  void count_state() noexcept {
+    if constexpr (has_out) {
+      if (!counters_) return;
+      counters_->buffered.store(buffer_.size(), std::memory_order_relaxed);
+      counters_->outstanding.store(dispatcher_->outstanding(), std::memory_order_relaxed);
+    }
   }
 
   void stop(exit_reason reason) override {
@@ -296,11 +310,13 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
     if (dropped != 0) {
       dropped_ += dropped;
+      count(&stage_counters::dropped, dropped);
       if (on_discard_) on_discard_(dropped);
     }
   }
 
   void send(const consumer_ref& to, std::vector<Out>&& events) override {
+    count(&stage_counters::events_out, events.size());
     self_->send(to.consumer, stage_events<Out>{self_->self(), to.id, std::move(events)});
   }
 
@@ -378,21 +394,28 @@ class stage_process final : public behaviour, private stage_control, private dis
   void subscribe(const subscribe_to& target, reply_handle* reply) {
     if constexpr (has_in) {
       if (auto bad = target.options.validate()) {
-        if (reply != nullptr) reply->reply(subscribe_result{std::nullopt, exit_reason::other("bad_opts: " + *bad)});
-        return;
+        exit_reason why = exit_reason::other("bad_opts: " + *bad);
+        // A caller hears of it; a subscription from the start options has no caller: the stage stops.
+        if (reply != nullptr) return reply->reply(subscribe_result{std::nullopt, std::move(why)});
+        return stop(std::move(why));
       }
       const monitor_ref mon = self_->monitor(target.producer);
       const std::uint64_t ref = mon.id;
       const subscription_ref from{target.producer, ref};
+      const std::size_t max = target.options.max_demand;
+      // Subscribe first, as GenStage does, so that handle_subscribe may already ask (manual demand).
+      auto entry = producers_.emplace(ref, producer_entry{target.producer, target.options.cancel, true, 0,
+                                                          target.options.effective_min_demand(), max}).first;
+      self_->send(target.producer, stage_subscribe{self_->self(), ref, target.options, &typeid(In)});
+      if (reply != nullptr) pending_subscribes_.emplace(ref, std::move(*reply));
       demand_kind kind = demand_kind::automatic;
       call_user([&](auto& ctx) { kind = user_->handle_subscribe(peer_kind::producer, target.options, from, ctx); });
-      const std::size_t max = target.options.max_demand;
-      const bool manual = kind == demand_kind::manual;
-      producers_.emplace(ref, producer_entry{target.producer, target.options.cancel, manual, manual ? 0 : max,
-                                             target.options.effective_min_demand(), max});
-      self_->send(target.producer, stage_subscribe{self_->self(), ref, target.options, &typeid(In)});
-      if (!manual) self_->send(target.producer, stage_ask{self_->self(), ref, max});
-      if (reply != nullptr) pending_subscribes_.emplace(ref, std::move(*reply));
+      if (kind == demand_kind::automatic && producers_.count(ref) != 0) {
+        entry = producers_.find(ref);
+        entry->second.manual = false;
+        entry->second.demand = max;
+        self_->send(target.producer, stage_ask{self_->self(), ref, max});
+      }
     }
   }
 
@@ -436,6 +459,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     auto it = producers_.find(ref);
     const subscription_ref from{producer, ref};
     if (it == producers_.end() || it->second.manual) {  // manual, or a subscription gone meanwhile
+      count(&stage_counters::events_in, events.size());
       call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events), from, ctx); });
       return;
     }
@@ -452,6 +476,7 @@ class stage_process final : public behaviour, private stage_control, private dis
         again = p.max - p.demand;
         p.demand = p.max;
       }
+      count(&stage_counters::events_in, b);
       const std::size_t delivered =
           call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events.data() + offset, b), from, ctx); });
       if (kind_ == stage_kind::producer_consumer) downstream_ -= std::min(downstream_, delivered);
@@ -540,6 +565,7 @@ class stage_process final : public behaviour, private stage_control, private dis
   demand_mode mode_;
   std::deque<accumulated> accumulated_;
   std::function<void(std::size_t)> on_discard_;
+  std::shared_ptr<stage_counters> counters_;
   std::size_t dropped_ = 0;
   std::size_t downstream_ = 0;  // producer_consumer: downstream demand not met yet
 
