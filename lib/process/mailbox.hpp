@@ -55,7 +55,10 @@ class mailbox {
 
   /// Reader only: every node pushed so far, oldest first (nullptr if none). The reader stays scheduled.
   [[nodiscard]] message_node* take_all() noexcept {
-    if (head_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    // Empty, or idle (nothing queued, and taking would mark the reader scheduled without anyone
+    // having scheduled it).
+    const message_node* head = head_.load(std::memory_order_relaxed);
+    if (head == nullptr || head == idle_tag()) return nullptr;
     // acquire: pairs with push's release so the nodes' payloads are visible.
     message_node* stack = head_.exchange(nullptr, std::memory_order_acquire);
     return reverse(stack);

@@ -33,7 +33,7 @@ class demand_dispatcher final : public dispatcher<T> {
     return {};
   }
 
-  std::size_t ask(std::size_t n, const consumer_ref& c) override {
+  std::size_t ask(std::size_t n, const consumer_ref& c, dispatch_target<T>&) override {
     auto it = find(c);
     if (it == demands_.end()) return 0;
     entry e{c, it->demand + n};
@@ -44,7 +44,7 @@ class demand_dispatcher final : public dispatcher<T> {
     return n - from_pending;
   }
 
-  std::size_t cancel(const consumer_ref& c) override {
+  std::size_t cancel(const consumer_ref& c, dispatch_target<T>&) override {
     auto it = find(c);
     if (it != demands_.end()) {
       pending_ += it->demand;

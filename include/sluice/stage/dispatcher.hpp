@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <sluice/process/exit_reason.hpp>
+#include <sluice/process/message.hpp>
 #include <sluice/process/pid.hpp>
 #include <sluice/stage/subscription.hpp>
 
@@ -26,6 +27,9 @@ class dispatch_target {
   virtual ~dispatch_target() = default;
   /// Sends `events` (non-empty, moved) to `to`, which asked for at least that many.
   virtual void send(const consumer_ref& to, std::vector<T>&& events) = 0;
+  /// Hands back an info the dispatcher held behind its events (see dispatcher::info): the stage
+  /// delivers it now.
+  virtual void release_info(message&& msg) = 0;
 };
 
 /// What a subscription does to upstream demand, or why the dispatcher refuses it.
@@ -47,15 +51,27 @@ class dispatcher {
   /// A consumer subscribed (with 0 demand).
   virtual dispatcher_subscribed subscribe(const subscription_options& opts, const consumer_ref& c) = 0;
   /// Consumer `c` asked for `n` more events.
-  virtual std::size_t ask(std::size_t n, const consumer_ref& c) = 0;
+  virtual std::size_t ask(std::size_t n, const consumer_ref& c, dispatch_target<T>& out) = 0;
   /// Consumer `c` is gone (cancelled or down).
-  virtual std::size_t cancel(const consumer_ref& c) = 0;
+  virtual std::size_t cancel(const consumer_ref& c, dispatch_target<T>& out) = 0;
   /// Sends what it can of `events`, in order, through `out`; leaves what it could not place in
   /// `events`, in order (the producer buffers it). `events` is never empty.
   virtual void dispatch(std::vector<T>& events, dispatch_target<T>& out) = 0;
+  /// Upstream demand created outside ask/subscribe/cancel (a broadcast selector giving rejected
+  /// events back as demand), returned once. The stage asks after every message it handles and
+  /// treats the answer as a new ask's upstream demand (GenStage's self-sent ask).
+  [[nodiscard]] virtual std::size_t take_upstream() noexcept { return 0; }
+  /// An info every event before which has left the producer's buffer (GenStage's
+  /// Dispatcher.info/2). Returned: delivered now. Kept: handed back through `out.release_info`
+  /// once the events the dispatcher holds ahead of it are sent or dropped.
+  virtual std::optional<message> info(message&& msg, dispatch_target<T>& out) {
+    (void)out;
+    return std::optional<message>(std::move(msg));
+  }
   /// Events held inside the dispatcher rather than in the producer's buffer (partition queues).
   [[nodiscard]] virtual std::size_t held() const noexcept { return 0; }
-  /// Total demand the consumers have outstanding (for statistics).
+  /// How many events a dispatch could place right now: the stage hands that many buffered events to
+  /// dispatch() when demand arrives (and reports it as outstanding demand in its statistics).
   [[nodiscard]] virtual std::size_t outstanding() const noexcept = 0;
 };
 

@@ -51,6 +51,10 @@ struct stage_options {
   std::function<void(std::size_t dropped)> on_discard;
   /// Consumers and producer_consumers: subscriptions made at start, in order.
   std::vector<sluice::subscribe_to> subscribe_to;
+  /// Consumers and producer_consumers: exit normally (after dispatching what is buffered) once the
+  /// last subscription has ended without stopping the stage, e.g. every transient producer
+  /// finished. What a pipeline wants from a stage with several producers or producer copies.
+  bool exit_after_last_producer = false;
   /// How the stage's process runs (e.g. on a dedicated thread, for a blocking source or sink).
   spawn_options spawn;
   /// Counters to keep (none if empty).

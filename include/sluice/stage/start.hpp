@@ -56,6 +56,14 @@ void cancel(Where& where, subscription_ref producer_side, exit_reason reason) {
   where.send(producer_side.peer, detail::stage_cancel_to_producer{producer_side.id, std::move(reason)});
 }
 
+/// Asks a producer to finish (thread-safe): it stops producing and exits normally once what it has
+/// buffered has been dispatched; its permanent consumers then finish in turn, so a pipeline drains.
+/// No effect on other kinds.
+template <class Where>
+void drain(Where& where, pid producer) {
+  where.send(producer, detail::stage_drain{});
+}
+
 /// Switches a producer's demand mode (`accumulate` holds demand and events; `forward` replays
 /// them in order). No effect on other kinds.
 template <class Where>

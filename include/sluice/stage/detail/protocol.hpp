@@ -68,6 +68,12 @@ struct stage_async_info {
 struct stage_sync_info {
   message msg;
 };
+/// producer -> itself: upstream demand a dispatch created (GenStage's self-sent ask).
+struct stage_upstream_demand {
+  std::size_t n;
+};
+/// anyone -> producer: stop producing; exit normally once what is buffered has been dispatched.
+struct stage_drain {};
 /// Internal marker: stop once everything buffered before it was dispatched.
 struct stage_stop_marker {
   exit_reason reason;

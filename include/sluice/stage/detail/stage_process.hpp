@@ -52,6 +52,7 @@ class stage_process final : public behaviour, private stage_control, private dis
         mode_(kind == stage_kind::producer ? o.demand : demand_mode::forward),
         on_discard_(std::move(o.on_discard)),
         counters_(std::move(o.counters)),
+        exit_after_last_producer_(o.exit_after_last_producer),
         initial_(std::move(o.subscribe_to)) {
     if constexpr (has_out) {
       dispatcher_ = o.dispatcher ? std::move(o.dispatcher) : std::make_unique<demand_dispatcher<Out>>();
@@ -94,6 +95,13 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   /// After each message: stop if a callback asked to.
   void settle() {
+    if constexpr (has_out) {
+      // Demand a dispatch created goes round the mailbox, as GenStage's self-sent ask does, so
+      // that a producer whose events every selector rejects still lets other messages in.
+      if (const std::size_t more = stop_ ? 0 : dispatcher_->take_upstream(); more != 0) {
+        self_->send(self_->self(), stage_upstream_demand{more});
+      }
+    }
     if (stop_) self_->exit(*stop_);
   }
 
@@ -120,6 +128,8 @@ class stage_process final : public behaviour, private stage_control, private dis
       if (auto* a = m.get_if<stage_ask>()) return on_ask(*a);
       if (auto* c = m.get_if<stage_cancel_to_producer>()) return on_cancel_from_consumer(c->ref, c->reason);
       if (auto* d = m.get_if<stage_set_demand>()) return set_demand(d->mode);
+      if (m.is<stage_drain>() && kind_ == stage_kind::producer) return drain();
+      if (auto* u = m.get_if<stage_upstream_demand>()) return on_upstream_demand(u->n);
     } else {
       if (auto* s = m.get_if<stage_subscribe>()) {
         self_->send(s->consumer, stage_cancel_to_consumer{self_->self(), s->ref, exit_reason::other("not_a_producer")});
@@ -205,7 +215,7 @@ class stage_process final : public behaviour, private stage_control, private dis
       self_->send(a.consumer, stage_cancel_to_consumer{self_->self(), a.ref, exit_reason::other("unknown_subscription")});
       return;
     }
-    on_upstream_demand(dispatcher_->ask(a.n, consumer_ref{a.consumer, a.ref}));
+    on_upstream_demand(dispatcher_->ask(a.n, consumer_ref{a.consumer, a.ref}, *this));
   }
 
   void on_cancel_from_consumer(std::uint64_t ref, const exit_reason& reason) {
@@ -220,7 +230,7 @@ class stage_process final : public behaviour, private stage_control, private dis
       self_->send(c.consumer, stage_cancel_to_consumer{self_->self(), ref, reason});
     }
     call_user([&](auto& ctx) { user_->handle_cancel(kind, reason, subscription_ref{c.consumer, ref}, ctx); });
-    on_upstream_demand(dispatcher_->cancel(consumer_ref{c.consumer, ref}));
+    on_upstream_demand(dispatcher_->cancel(consumer_ref{c.consumer, ref}, *this));
   }
 
   // ---- producer side: demand and events ----------------------------------------------------
@@ -236,6 +246,7 @@ class stage_process final : public behaviour, private stage_control, private dis
       return;
     }
     if (kind_ == stage_kind::producer) {
+      if (draining_) return;
       out_.reserve(left);
       call_user([&](auto& ctx) { user_->handle_demand(left, ctx); });
     } else {
@@ -269,6 +280,10 @@ class stage_process final : public behaviour, private stage_control, private dis
   std::size_t flush() {
     if constexpr (has_out) {
       if (out_.empty()) return 0;
+      if (draining_ && kind_ == stage_kind::producer) {  // a drained producer emits nothing more
+        out_.clear();
+        return 0;
+      }
       std::vector<Out> events = std::move(out_);
       out_.clear();
       if (mode_ == demand_mode::accumulate) {
@@ -320,6 +335,19 @@ class stage_process final : public behaviour, private stage_control, private dis
     self_->send(to.consumer, stage_events<Out>{self_->self(), to.id, std::move(events)});
   }
 
+  void release_info(message&& msg) override { self_->send(self_->self(), stage_released_info{std::move(msg)}); }
+
+  /// An info whose events have left the buffer: through the dispatcher, which may hold it behind
+  /// events of its own (partition queues).
+  void deliver_info(message msg) {
+    if constexpr (has_out) {
+      std::optional<message> now = dispatcher_->info(std::move(msg), *this);
+      if (!now) return;
+      msg = std::move(*now);
+    }
+    self_->send(self_->self(), stage_released_info{std::move(msg)});
+  }
+
   // ---- infos -------------------------------------------------------------------------------
   struct info_marker {
     std::uint64_t after;  // released once buffer_head_ reaches this
@@ -345,7 +373,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     // Events emitted in the current callback are not dispatched yet: they come before the info.
     flush();
     if (buffer_.empty() && infos_.empty()) {
-      self_->send(self_->self(), stage_released_info{std::move(msg)});
+      deliver_info(std::move(msg));
     } else {
       infos_.push_back(info_marker{buffer_head_ + buffer_.size(), std::move(msg)});
     }
@@ -353,9 +381,17 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   void release_infos() {
     while (!infos_.empty() && infos_.front().after <= buffer_head_) {
-      self_->send(self_->self(), stage_released_info{std::move(infos_.front().msg)});
+      deliver_info(std::move(infos_.front().msg));
       infos_.pop_front();
     }
+  }
+
+  /// A producer asked to finish: no more handle_demand; exits normally after its buffer (and any
+  /// accumulated events) went out.
+  void drain() {
+    draining_ = true;
+    std::erase_if(accumulated_, [](const accumulated& a) { return a.demand != 0; });
+    stop_after_buffered(exit_reason::normal());
   }
 
   // ---- demand mode -------------------------------------------------------------------------
@@ -526,11 +562,19 @@ class stage_process final : public behaviour, private stage_control, private dis
     call_user([&](auto& ctx) { user_->handle_cancel(kind, reason, subscription_ref{p.producer, ref}, ctx); });
     const bool exits = p.cancel == cancel_mode::permanent ||
                        (p.cancel == cancel_mode::transient && !reason.is_transient());
-    if (!exits || reason == exit_reason::other("already_subscribed")) return;
+    if (!exits || reason == exit_reason::other("already_subscribed")) {
+      if (exit_after_last_producer_ && producers_.empty()) finish_normally();
+      return;
+    }
     // A producer_consumer whose input ended normally first passes on what it has buffered, so a
     // finite pipeline drains completely (GenStage would drop those events).
     if (kind_ == stage_kind::producer_consumer && reason.is_transient()) return stop_after_buffered(reason);
     stop(reason);
+  }
+
+  void finish_normally() {
+    if (kind_ == stage_kind::producer_consumer) return stop_after_buffered(exit_reason::normal());
+    stop(exit_reason::normal());
   }
 
   struct queued_events {
@@ -568,8 +612,10 @@ class stage_process final : public behaviour, private stage_control, private dis
   std::shared_ptr<stage_counters> counters_;
   std::size_t dropped_ = 0;
   std::size_t downstream_ = 0;  // producer_consumer: downstream demand not met yet
+  bool draining_ = false;       // producer: drain() was asked; handle_demand is not called again
 
   // consumer side
+  bool exit_after_last_producer_;
   std::vector<subscribe_to> initial_;
   std::unordered_map<std::uint64_t, producer_entry> producers_;
   std::unordered_map<std::uint64_t, reply_handle> pending_subscribes_;

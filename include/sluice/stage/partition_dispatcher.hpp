@@ -1,0 +1,263 @@
+// sluice/stage/partition_dispatcher.hpp: each event to the one consumer of its partition.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <sluice/stage/dispatcher.hpp>
+
+namespace sluice {
+
+/// GenStage's PartitionDispatcher (reference 8.4): a hash function sends each event to one
+/// partition, and each partition has at most one consumer (the subscription's
+/// `subscription_options::partition`).
+///
+/// Subscriptions. A subscription whose partition is missing, unknown or already taken is refused
+/// (`partition_required`, `unknown_partition 7`, `partition_taken 1`), so the consumer gets the
+/// cancel and the producer lives on. GenStage raises inside the producer instead, which takes the
+/// producer and its other consumers down for one consumer's mistake; refusing is the kinder of
+/// the two choices the reference leaves open.
+///
+/// Demand. `waiting` counts the events the consumers asked for and the producer has not placed
+/// yet; it is what `outstanding()` reports, because a dispatch places that many events, into a
+/// consumer or into a partition queue. Each ask goes upstream in full, even when the partition's
+/// queue will serve it (the producer cannot tell which partition needs data), except for what the
+/// `pending` counter covers: the demand of consumers that left, which the producer owes already.
+///
+/// Queues. Events hashed to a partition without demand, or without a consumer yet, wait in that
+/// partition's queue inside the dispatcher (unbounded; counted by `held()`, not by the producer's
+/// buffer). When the partition asks, its queue is drained first, in order. A cancel discards the
+/// partition's queue and asks upstream for as many events again, as GenStage does.
+///
+/// Hash. `hash_function` returns the partition, or nullopt to discard the event (GenStage's
+/// `:none`; discarded events do not use up demand). Unlike GenStage's it cannot rewrite the event:
+/// transform in a producer_consumer upstream. An unknown partition is a bug in the hash, so the
+/// dispatch throws and the producer stops, as in GenStage. The default, only for a count of
+/// partitions and hashable events, is `std::hash<T>` modulo the count.
+///
+/// Events are moved, never copied: move-only events work.
+///
+/// Infos. An info (and so `stop_after_dispatch`) is held behind the events of every partition
+/// queue that is not empty, and released once the last of them has passed it (sent or discarded
+/// by a cancel); with no queued events it goes at once.
+///
+/// Called only from inside the owning producer's process.
+template <class T>
+class partition_dispatcher final : public dispatcher<T> {
+ public:
+  /// The partition an event goes to, or nullopt to discard it.
+  using hash_function = std::function<std::optional<partition_id>(const T&)>;
+
+  struct options {
+    /// Partitions named 0..N-1 (GenStage's `partitions: n`); leave 0 when giving `names`.
+    std::size_t partitions = 0;
+    /// Partitions by name (GenStage's `partitions: [names]`); needs `hash`.
+    std::vector<partition_id> names{};
+    /// Required with `names`; with a count the default is std::hash<T> modulo the count.
+    hash_function hash{};
+  };
+
+  /// Throws std::invalid_argument unless exactly one of `partitions` and `names` is given, the
+  /// names are distinct, and there is a hash (given, or std::hash<T> for a count).
+  explicit partition_dispatcher(options o) : hash_(std::move(o.hash)) {
+    if ((o.partitions == 0) == o.names.empty()) {
+      throw std::invalid_argument("partition_dispatcher: give either a count of partitions or their names");
+    }
+    // Made at their final size: a partition is not nothrow-movable (std::deque), so a growing
+    // vector would want to copy it, which move-only events forbid.
+    parts_ = std::vector<partition>(o.partitions != 0 ? o.partitions : o.names.size());
+    if (o.partitions != 0) {
+      by_count_ = true;
+      if (!hash_) hash_ = default_hash(o.partitions);
+      return;
+    }
+    if (!hash_) throw std::invalid_argument("partition_dispatcher: named partitions need a hash function");
+    for (std::size_t i = 0; i < o.names.size(); ++i) {
+      if (!index_.emplace(o.names[i], i).second) {
+        throw std::invalid_argument("partition_dispatcher: partition " + to_string(o.names[i]) + " is named twice");
+      }
+    }
+  }
+
+  dispatcher_subscribed subscribe(const subscription_options& opts, const consumer_ref& c) override {
+    if (!opts.partition) return {0, exit_reason::other("partition_required")};
+    const auto i = index_of(*opts.partition);
+    if (!i) return {0, exit_reason::other("unknown_partition " + to_string(*opts.partition))};
+    partition& p = parts_[*i];
+    if (p.consumer) return {0, exit_reason::other("partition_taken " + to_string(*opts.partition))};
+    p.consumer = c;  // it inherits the queue of events that waited for it
+    owners_.emplace(c.id, *i);
+    return {};
+  }
+
+  std::size_t ask(std::size_t n, const consumer_ref& c, dispatch_target<T>& out) override {
+    const auto owner = owners_.find(c.id);
+    if (owner == owners_.end()) return 0;
+    partition& p = parts_[owner->second];
+    if (p.queue.empty()) {
+      p.demand += n;
+    } else {
+      p.demand = n - send_queued(p, n, out);
+    }
+    const std::size_t owed = std::min(pending_, n);
+    pending_ -= owed;
+    waiting_ += n - owed;
+    return n - owed;
+  }
+
+  std::size_t cancel(const consumer_ref& c, dispatch_target<T>& out) override {
+    const auto owner = owners_.find(c.id);
+    if (owner == owners_.end()) return 0;
+    partition& p = parts_[owner->second];
+    owners_.erase(owner);
+    p.consumer.reset();
+    if (p.queue.empty()) {
+      pending_ += std::exchange(p.demand, 0);
+      return 0;
+    }
+    // The queued events are lost; they had been counted as placed, so ask for as many again.
+    const std::size_t lost = p.queue.size();
+    p.queue.clear();
+    p.popped += lost;
+    release_passed(p, out);  // infos waiting behind the lost events go now
+    waiting_ += lost;
+    return lost;
+  }
+
+  void dispatch(std::vector<T>& events, dispatch_target<T>& out) override {
+    std::size_t offset = 0;
+    for (; offset < events.size() && waiting_ > 0; ++offset) {
+      const std::optional<partition_id> to = hash_(std::as_const(events[offset]));
+      if (!to) continue;  // discarded: it does not use up demand
+      const auto i = index_of(*to);
+      if (!i) throw std::out_of_range("partition_dispatcher: the hash gave unknown partition " + to_string(*to));
+      parts_[*i].incoming.push_back(std::move(events[offset]));
+      --waiting_;
+    }
+    events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(offset));
+    for (auto& p : parts_) {
+      if (!p.incoming.empty()) place(p, out);
+    }
+  }
+
+  /// Held behind the events of every partition queue that is not empty; at once if none is.
+  std::optional<message> info(message&& msg, dispatch_target<T>&) override {
+    std::size_t behind = 0;
+    for (auto& p : parts_) {
+      if (p.queue.empty()) continue;
+      p.infos.emplace_back(p.pushed, next_ticket_);
+      ++behind;
+    }
+    if (behind == 0) return std::optional<message>(std::move(msg));
+    infos_.emplace(next_ticket_++, held_info{std::move(msg), behind});
+    return std::nullopt;
+  }
+
+  /// Events waiting in partition queues.
+  [[nodiscard]] std::size_t held() const noexcept override {
+    std::size_t total = 0;
+    for (const auto& p : parts_) total += p.queue.size();
+    return total;
+  }
+
+  /// How many events a dispatch places now (into consumers or partition queues).
+  [[nodiscard]] std::size_t outstanding() const noexcept override { return waiting_; }
+
+ private:
+  struct partition {
+    std::optional<consumer_ref> consumer{};
+    std::size_t demand = 0;     // asked and not sent; 0 whenever the queue is not empty
+    std::deque<T> queue{};      // hashed here while there was no demand
+    std::vector<T> incoming{};  // this dispatch's events, scratch
+    std::uint64_t pushed = 0;   // events ever queued
+    std::uint64_t popped = 0;   // events ever taken off the queue (sent or discarded)
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> infos{};  // (after `pushed`, ticket)
+  };
+  struct held_info {
+    message msg;
+    std::size_t partitions;  // queues it still waits behind
+  };
+
+  /// Releases the infos every event queued before which has left `p`'s queue.
+  void release_passed(partition& p, dispatch_target<T>& out) {
+    while (!p.infos.empty() && p.infos.front().first <= p.popped) {
+      const auto it = infos_.find(p.infos.front().second);
+      p.infos.pop_front();
+      if (--it->second.partitions == 0) {
+        out.release_info(std::move(it->second.msg));
+        infos_.erase(it);
+      }
+    }
+  }
+
+  static hash_function default_hash(std::size_t count) {
+    if constexpr (requires(const T& e) { std::hash<T>{}(e); }) {
+      return [count](const T& e) -> std::optional<partition_id> { return partition_id{std::hash<T>{}(e) % count}; };
+    } else {
+      throw std::invalid_argument("partition_dispatcher: these events have no std::hash; give a hash function");
+    }
+  }
+
+  [[nodiscard]] std::optional<std::size_t> index_of(const partition_id& p) const {
+    if (by_count_) {
+      const auto* n = std::get_if<std::size_t>(&p);
+      if (n != nullptr && *n < parts_.size()) return *n;
+      return std::nullopt;
+    }
+    const auto it = index_.find(p);
+    if (it == index_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  /// A dispatch's events for `p`: straight to its consumer as far as its demand goes (and nothing
+  /// is queued ahead of them), the rest behind its queue.
+  void place(partition& p, dispatch_target<T>& out) {
+    const std::size_t count = p.incoming.size();
+    const std::size_t sent = p.queue.empty() ? std::min(p.demand, count) : 0;
+    p.demand -= sent;
+    if (sent < count) {
+      p.pushed += count - sent;
+      p.queue.insert(p.queue.end(), std::make_move_iterator(p.incoming.begin() + static_cast<std::ptrdiff_t>(sent)),
+                     std::make_move_iterator(p.incoming.end()));
+      p.incoming.erase(p.incoming.begin() + static_cast<std::ptrdiff_t>(sent), p.incoming.end());
+    }
+    if (sent > 0) out.send(*p.consumer, std::move(p.incoming));
+    p.incoming.clear();
+  }
+
+  /// Sends up to `n` events from the front of `p`'s queue; returns how many.
+  std::size_t send_queued(partition& p, std::size_t n, dispatch_target<T>& out) {
+    const std::size_t take = std::min(n, p.queue.size());
+    if (take == 0) return 0;
+    std::vector<T> batch(std::make_move_iterator(p.queue.begin()),
+                         std::make_move_iterator(p.queue.begin() + static_cast<std::ptrdiff_t>(take)));
+    p.queue.erase(p.queue.begin(), p.queue.begin() + static_cast<std::ptrdiff_t>(take));
+    out.send(*p.consumer, std::move(batch));
+    p.popped += take;
+    release_passed(p, out);
+    return take;
+  }
+
+  hash_function hash_;
+  std::vector<partition> parts_;
+  bool by_count_ = false;
+  std::map<partition_id, std::size_t> index_;            // named partitions only
+  std::unordered_map<std::uint64_t, std::size_t> owners_;  // subscription id -> partition
+  std::size_t waiting_ = 0;  // asked upstream and not placed yet
+  std::size_t pending_ = 0;  // demand of consumers that left: the producer owes it already
+  std::map<std::uint64_t, held_info> infos_;  // by ticket
+  std::uint64_t next_ticket_ = 0;
+};
+
+}  // namespace sluice
