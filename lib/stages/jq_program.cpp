@@ -1,1 +1,401 @@
-// Placeholder: the libjq wrapper lands here.
+// The libjq wrapper behind the `jq` stage: compile, run, and convert between nlohmann::json and jv.
+//
+// libjq's ownership rule: every jv function consumes (frees) its jv arguments and returns a new
+// reference, except jv_copy, jv_get_kind, jv_number_value, jv_string_value and the object
+// iterator functions (jv_object_iter*, whose key and value results are new references). Every
+// function below says which jv it consumes; a jv held across a call that may throw is owned by a
+// `jv_owner` (or watched by a `jv_guard`) so that an exception frees it.
+//
+// libjq 1.6 quirks handled here (checked against the source and Debian's 1.6-2.1+deb12u3 binary):
+// - jq_init leaves the nomem handler, the input callback and the debug callback uninitialised:
+//   `new_state` sets all three before anything can call them.
+// - jq_reset frees the halt exit code and message but leaves the freed values in place, so after
+//   `halt_error` with an allocated message (a string, an array, an object) every later jq_start
+//   and the final jq_teardown free that memory again: a use after free inside libjq, which ASan
+//   cannot see (libjq is not instrumented) but valgrind reports. `forget_halt` repairs the state
+//   after every halt.
+// - Once jq_next has returned an invalid value, calling it again fails an assertion: `run` stops
+//   at the first one.
+// - `error(null)` is a plain invalid value in jq 1.6, so it behaves as `empty` (jq's behaviour,
+//   kept).
+#include <sluice/stages/jq_program.hpp>
+
+extern "C" {  // libjq 1.6's headers do not say so themselves
+#include <jq.h>
+#include <jv.h>
+}
+
+#include <climits>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace sluice::stages {
+
+using nlohmann::json;
+
+namespace {
+
+/// Owns one jv reference: frees it unless released.
+class jv_owner {
+ public:
+  explicit jv_owner(jv v) noexcept : v_(v) {}
+  jv_owner(const jv_owner&) = delete;
+  jv_owner& operator=(const jv_owner&) = delete;
+  ~jv_owner() { jv_free(v_); }
+  [[nodiscard]] jv get() const noexcept { return v_; }
+  [[nodiscard]] jv release() noexcept { return std::exchange(v_, jv_invalid()); }
+
+ private:
+  jv v_;
+};
+
+/// Watches a jv variable that is reassigned as it grows (`a = jv_array_set(a, ...)`): frees its
+/// current value if the scope is left by an exception, unless released.
+class jv_guard {
+ public:
+  explicit jv_guard(jv& v) noexcept : v_(&v) {}
+  jv_guard(const jv_guard&) = delete;
+  jv_guard& operator=(const jv_guard&) = delete;
+  ~jv_guard() {
+    if (v_ != nullptr) jv_free(*v_);
+  }
+  [[nodiscard]] jv release() noexcept { return *std::exchange(v_, nullptr); }
+
+ private:
+  jv* v_;
+};
+
+constexpr double two_to_53 = 9007199254740992.0;
+constexpr int error_exit_code = 5;  // the jq CLI's exit status after a runtime error
+
+[[noreturn]] void too_deep() {
+  throw jq_error("value nested deeper than " + std::to_string(jq_program::max_depth) + " levels",
+                 json(), error_exit_code, false);
+}
+
+int checked_size(std::size_t n) {
+  if (n > static_cast<std::size_t>(INT_MAX)) throw std::length_error("value too large for jq");
+  return static_cast<int>(n);
+}
+
+/// The text of a jv string (does not consume it).
+std::string string_of(jv s) {
+  const char* p = jv_string_value(s);
+  return std::string(p, static_cast<std::size_t>(jv_string_length_bytes(jv_copy(s))));
+}
+
+// ---- json -> jv ----------------------------------------------------------------------------------
+
+jv to_jv(const std::string& s) { return jv_string_sized(s.data(), checked_size(s.size())); }
+
+/// Object keys seen before, as jv strings. Events repeat their keys; a cached key saves libjq an
+/// allocation, a UTF-8 check and a hash per member (libjq keeps a string's hash in the string).
+/// Bounded in count and key length. Owned by one jq_program, so used like its jq_state: by one
+/// thread at a time (the cached strings' reference counts are not atomic).
+class key_cache {
+ public:
+  key_cache() = default;
+  key_cache(const key_cache&) = delete;
+  key_cache& operator=(const key_cache&) = delete;
+  ~key_cache() {
+    for (auto& entry : keys_) jv_free(entry.second);
+  }
+
+  /// A new reference to the jv string `k`.
+  jv key(const std::string& k) {
+    if (auto it = keys_.find(k); it != keys_.end()) return jv_copy(it->second);
+    jv_owner s(to_jv(k));
+    if (keys_.size() < max_keys && k.size() <= max_key_bytes) {
+      auto [it, inserted] = keys_.emplace(k, jv_null());  // may throw: nothing to undo yet
+      it->second = jv_copy(s.get());
+    }
+    return s.release();
+  }
+
+ private:
+  static constexpr std::size_t max_keys = 1024;
+  static constexpr std::size_t max_key_bytes = 64;
+  std::unordered_map<std::string, jv> keys_;
+};
+
+/// Converts nlohmann values to new jv values. Binary values become arrays of byte values.
+class to_jv_converter {
+ public:
+  explicit to_jv_converter(key_cache& keys) noexcept : keys_(keys) {}
+
+  jv operator()(const json& j, std::size_t depth = 0) {
+    switch (j.type()) {
+      case json::value_t::null:
+      case json::value_t::discarded: return jv_null();
+      case json::value_t::boolean: return jv_bool(j.get<bool>());
+      case json::value_t::number_integer: return jv_number(static_cast<double>(j.get<std::int64_t>()));
+      case json::value_t::number_unsigned: return jv_number(static_cast<double>(j.get<std::uint64_t>()));
+      case json::value_t::number_float: return jv_number(j.get<double>());
+      case json::value_t::string: return to_jv(j.get_ref<const std::string&>());
+      case json::value_t::binary: return binary(j.get_binary());
+      case json::value_t::array:
+        if (depth >= jq_program::max_depth) too_deep();
+        return array(j, depth);
+      case json::value_t::object:
+        if (depth >= jq_program::max_depth) too_deep();
+        return object(j, depth);
+    }
+    return jv_null();
+  }
+
+ private:
+  jv array(const json& j, std::size_t depth) {
+    jv a = jv_array_sized(checked_size(j.size()));
+    jv_guard g(a);
+    int i = 0;
+    for (const json& e : j) a = jv_array_set(a, i++, (*this)(e, depth + 1));
+    return g.release();
+  }
+
+  jv object(const json& j, std::size_t depth) {
+    jv o = jv_object();
+    jv_guard g(o);
+    for (const auto& [k, v] : j.get_ref<const json::object_t&>()) {
+      jv_owner key(keys_.key(k));
+      jv value = (*this)(v, depth + 1);
+      o = jv_object_set(o, key.release(), value);
+    }
+    return g.release();
+  }
+
+  static jv binary(const json::binary_t& b) {
+    jv a = jv_array_sized(checked_size(b.size()));
+    int i = 0;
+    for (std::uint8_t byte : b) a = jv_array_set(a, i++, jv_number(byte));
+    return a;
+  }
+
+  key_cache& keys_;
+};
+
+// ---- jv -> json ----------------------------------------------------------------------------------
+
+/// jq 1.6 numbers are doubles; integral ones below 2^53 become integers again (exact there).
+json number_of(double d) {
+  if (std::fabs(d) < two_to_53 && d == std::trunc(d) && !(d == 0 && std::signbit(d))) {
+    if (d >= 0) return json(static_cast<std::uint64_t>(d));
+    return json(static_cast<std::int64_t>(d));
+  }
+  return json(d);
+}
+
+json from_jv(jv v, std::size_t depth);
+
+json from_jv_array(jv a, std::size_t depth) {
+  json out = json::array();
+  auto& elements = out.get_ref<json::array_t&>();
+  const int n = jv_array_length(jv_copy(a));
+  elements.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) elements.push_back(from_jv(jv_array_get(jv_copy(a), i), depth + 1));
+  return out;
+}
+
+json from_jv_object(jv o, std::size_t depth) {
+  json out = json::object();
+  auto& members = out.get_ref<json::object_t&>();
+  for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+    std::string key;
+    {
+      jv_owner k(jv_object_iter_key(o, it));
+      key = string_of(k.get());
+    }
+    members.emplace(std::move(key), from_jv(jv_object_iter_value(o, it), depth + 1));
+  }
+  return out;
+}
+
+/// The json equal to `v`; consumes `v`.
+json from_jv(jv v, std::size_t depth) {
+  jv_owner own(v);
+  switch (jv_get_kind(v)) {
+    case JV_KIND_INVALID:
+    case JV_KIND_NULL: return json();
+    case JV_KIND_FALSE: return json(false);
+    case JV_KIND_TRUE: return json(true);
+    case JV_KIND_NUMBER: return number_of(jv_number_value(v));
+    case JV_KIND_STRING: return json(string_of(v));
+    case JV_KIND_ARRAY:
+      if (depth >= jq_program::max_depth) too_deep();
+      return from_jv_array(v, depth);
+    case JV_KIND_OBJECT:
+      if (depth >= jq_program::max_depth) too_deep();
+      return from_jv_object(v, depth);
+  }
+  return json();
+}
+
+// ---- messages ------------------------------------------------------------------------------------
+
+/// jq's text for a message or error value (does not consume it): a string as is, an invalid's
+/// message, anything else as JSON followed by " (not a string)", as the jq CLI prints it.
+std::string text_of(jv m) {
+  switch (jv_get_kind(m)) {
+    case JV_KIND_STRING: return string_of(m);
+    case JV_KIND_INVALID: {
+      jv_owner inner(jv_invalid_get_msg(jv_copy(m)));
+      if (jv_get_kind(inner.get()) == JV_KIND_NULL) return "unknown error";
+      return text_of(inner.get());
+    }
+    default: {
+      jv_owner dumped(jv_dump_string(jv_copy(m), 0));
+      return string_of(dumped.get()) + " (not a string)";
+    }
+  }
+}
+
+/// jq's message callback (compile errors, and the rare runtime report): collects, never prints.
+/// Called from C: must not throw.
+void collect_message(void* data, jv msg) noexcept {
+  jv_owner own(msg);
+  try {
+    static_cast<std::vector<std::string>*>(data)->push_back(text_of(msg));
+  } catch (...) {
+    // Out of memory while keeping a diagnostic: the message is lost, not the process.
+  }
+}
+
+/// jq's debug callback: `debug` messages are dropped.
+void drop_message(void*, jv msg) noexcept { jv_free(msg); }
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) {
+    if (!out.empty()) out += '\n';
+    out += l;
+  }
+  return out;
+}
+
+/// A fresh jq_state with every callback set; messages go to `sink`. Null when out of memory.
+jq_state* new_state(std::vector<std::string>* sink) {
+  jq_state* jq = jq_init();
+  if (jq == nullptr) return nullptr;
+  jq_set_error_cb(jq, collect_message, sink);
+  jq_set_nomem_handler(jq, nullptr, nullptr);  // libjq's default: message and abort()
+  jq_set_input_cb(jq, nullptr, nullptr);       // `input`: no more inputs
+  jq_set_debug_cb(jq, drop_message, nullptr);  // `debug`: dropped
+  return jq;
+}
+
+/// Oniguruma initialises itself, unsynchronised, on its first regular expression: do it once,
+/// before any program can, by running a regex in a throwaway program.
+void initialise_regex_library() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<std::string> ignored;
+    jq_state* jq = new_state(&ignored);
+    if (jq == nullptr) return;
+    if (jq_compile(jq, "\"a\" | test(\"a\")") != 0) {
+      jq_start(jq, jv_null(), 0);
+      for (jv out = jq_next(jq);; out = jq_next(jq)) {
+        const bool more = jv_is_valid(out);
+        jv_free(out);
+        if (!more) break;
+      }
+    }
+    jq_teardown(&jq);
+  });
+}
+
+/// Undoes what halt left behind (see the file comment): jq_start's reset frees the exit code and
+/// message once, then an empty halt replaces the dangling copies with invalid values, which the
+/// next reset frees harmlessly. Correct whether or not this libjq has the bug.
+void forget_halt(jq_state* jq) noexcept {
+  jq_start(jq, jv_null(), 0);
+  jq_halt(jq, jv_invalid(), jv_invalid());
+}
+
+}  // namespace
+
+// ---- jq_program ----------------------------------------------------------------------------------
+
+struct jq_program::state {
+  jq_state* jq = nullptr;
+  std::string source;
+  std::vector<std::string> reported;  ///< messages jq sent to its callback (compile errors)
+  key_cache keys;
+
+  state() = default;
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
+  ~state() { jq_teardown(&jq); }
+
+  [[noreturn]] void throw_runtime_error(jv msg);
+  jq_outcome end_halt();
+};
+
+/// Throws the jq_error for the error value `msg` (consumed).
+void jq_program::state::throw_runtime_error(jv msg) {
+  jv_owner own(msg);
+  std::string text = text_of(msg);
+  if (!reported.empty()) text += '\n' + join(reported);
+  throw jq_error(text, from_jv(jv_copy(msg), 0), error_exit_code, false);
+}
+
+/// After a halt: `halt` reports halted; `halt_error` throws. Either way the state is repaired.
+jq_outcome jq_program::state::end_halt() {
+  struct repair {
+    jq_state* jq;
+    ~repair() { forget_halt(jq); }
+  } repair_last{jq};  // destroyed after the copies below are freed
+  jv_owner code(jq_get_exit_code(jq));
+  jv_owner message(jq_get_error_message(jq));
+  if (!jv_is_valid(code.get())) return jq_outcome::halted;
+
+  const int exit_code = jv_get_kind(code.get()) == JV_KIND_NUMBER
+                            ? static_cast<int>(jv_number_value(code.get()))
+                            : error_exit_code;
+  json value = jv_is_valid(message.get()) ? from_jv(jv_copy(message.get()), 0) : json();
+  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  throw jq_error(text, std::move(value), exit_code, true);
+}
+
+jq_program::jq_program(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+jq_program::jq_program(jq_program&&) noexcept = default;
+jq_program& jq_program::operator=(jq_program&&) noexcept = default;
+jq_program::~jq_program() = default;
+
+const std::string& jq_program::source() const noexcept { return s_->source; }
+
+std::variant<jq_program, std::string> jq_program::compile(std::string_view program) {
+  if (program.find('\0') != std::string_view::npos) return std::string("jq program contains a NUL byte");
+  initialise_regex_library();
+
+  auto s = std::make_unique<state>();
+  s->source = std::string(program);
+  s->jq = new_state(&s->reported);
+  if (s->jq == nullptr) throw std::bad_alloc();
+  if (jq_compile(s->jq, s->source.c_str()) == 0) {
+    std::string errors = join(s->reported);
+    return errors.empty() ? std::string("jq program does not compile") : errors;
+  }
+  s->reported.clear();
+  return jq_program(std::move(s));
+}
+
+jq_outcome jq_program::run(const json& input, std::vector<json>& outputs) {
+  jq_state* jq = s_->jq;
+  s_->reported.clear();
+  jq_start(jq, to_jv_converter(s_->keys)(input), 0);
+  for (;;) {
+    jv out = jq_next(jq);
+    if (jv_is_valid(out)) {
+      outputs.push_back(from_jv(out, 0));
+      continue;
+    }
+    if (jv_invalid_has_msg(jv_copy(out))) s_->throw_runtime_error(jv_invalid_get_msg(out));
+    jv_free(out);
+    break;
+  }
+  if (jq_halted(jq) != 0) return s_->end_halt();
+  return jq_outcome::finished;
+}
+
+}  // namespace sluice::stages
