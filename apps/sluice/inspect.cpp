@@ -1,0 +1,180 @@
+// `sluice check`, `sluice graph`, `sluice stages`, `sluice schema`: everything but running.
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "options.hpp"
+
+namespace sluice::app {
+
+namespace {
+
+using pipeline::option_type;
+using pipeline::stage_role;
+
+json option_schema(const pipeline::option_spec& o) {
+  json s = json::object();
+  if (o.type != option_type::any) s["type"] = pipeline::to_string(o.type);
+  s["description"] = o.description;
+  if (o.default_value) s["default"] = *o.default_value;
+  if (o.minimum) s["minimum"] = *o.minimum;
+  if (!o.one_of.empty()) s["enum"] = o.one_of;
+  return s;
+}
+
+json options_schema(const pipeline::stage_type& t) {
+  json props = json::object();
+  json required = json::array();
+  for (auto& o : t.options) {
+    props[o.name] = option_schema(o);
+    if (o.required) required.push_back(o.name);
+  }
+  json s = {{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
+  if (!required.empty()) s["required"] = required;
+  return s;
+}
+
+/// The JSON Schema of a pipeline file, made from the registry: one branch per stage type.
+json pipeline_schema(const pipeline::registry& r) {
+  json subscription = {
+      {"oneOf",
+       {{{"type", "string"}},
+        {{"type", "object"},
+         {"required", {"stage"}},
+         {"additionalProperties", false},
+         {"properties",
+          {{"stage", {{"type", "string"}}},
+           {"max_demand", {{"type", "integer"}, {"minimum", 1}}},
+           {"min_demand", {{"type", "integer"}, {"minimum", 0}}},
+           {"cancel", {{"enum", {"permanent", "transient", "temporary"}}}},
+           {"partition", {{"type", "integer"}, {"minimum", 0}}}}}}}}};
+  json dispatcher = {
+      {"oneOf",
+       {{{"enum", {"demand", "broadcast", "partition"}}},
+        {{"type", "object"},
+         {"required", {"type"}},
+         {"additionalProperties", false},
+         {"properties",
+          {{"type", {{"enum", {"demand", "broadcast", "partition"}}}},
+           {"partitions", {{"type", "integer"}, {"minimum", 1}}},
+           {"key", {{"type", "string"}}},
+           {"shuffle_demands_on_first_dispatch", {{"type", "boolean"}}}}}}}}};
+  json variants = json::array();
+  for (auto& [name, types] : r.types()) {
+    for (auto& t : types) {
+      json v = {{"type", "object"},
+                {"description", std::string(pipeline::to_string(t.role)) + ": " + t.description},
+                {"required", {"type"}},
+                {"properties", {{"type", {{"const", name}}}, {"options", options_schema(t)}}}};
+      variants.push_back(v);
+    }
+  }
+  json stage = {{"type", "object"},
+                {"required", {"type"}},
+                {"additionalProperties", false},
+                {"properties",
+                 {{"type", {{"type", "string"}}},
+                  {"options", {{"type", "object"}}},
+                  {"description", {{"type", "string"}}},
+                  {"subscribe_to", {{"oneOf", {subscription, {{"type", "array"}, {"items", subscription}, {"minItems", 1}}}}}},
+                  {"dispatcher", dispatcher},
+                  {"buffer_size", {{"type", "integer"}, {"minimum", 1}}},
+                  {"buffer_keep", {{"enum", {"last", "first"}}}},
+                  {"concurrency", {{"type", "integer"}, {"minimum", 1}}}}},
+                {"allOf", {{{"anyOf", variants}}}}};
+  return {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+          {"title", "sluice pipeline (format version 1)"},
+          {"type", "object"},
+          {"required", {"version", "stages"}},
+          {"additionalProperties", false},
+          {"properties",
+           {{"version", {{"const", 1}}},
+            {"name", {{"type", "string"}}},
+            {"description", {{"type", "string"}}},
+            {"stages", {{"type", "object"}, {"minProperties", 1}, {"additionalProperties", stage}}}}}};
+}
+
+std::string dot_id(const std::string& s) { return json(s).dump(); }
+
+}  // namespace
+
+int check_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto o = parse_options(args, true, {"--set", "--plugin"}, err);
+  if (!o) return exit_usage;
+  pipeline::registry types;
+  if (!fill_registry(types, o->plugins, err)) return exit_usage;
+  auto spec = load_or_report(*o, types, err);
+  if (!spec) return exit_usage;
+  out << o->file << ": ok (" << spec->stages.size() << " stages)\n";
+  return exit_ok;
+}
+
+int graph_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto o = parse_options(args, true, {"--set", "--plugin", "--format"}, err);
+  if (!o) return exit_usage;
+  if (o->format != "dot" && o->format != "mermaid") {
+    err << "sluice: --format is dot or mermaid, not '" << o->format << "'\n";
+    return exit_usage;
+  }
+  pipeline::registry types;
+  if (!fill_registry(types, o->plugins, err)) return exit_usage;
+  auto spec = load_or_report(*o, types, err);
+  if (!spec) return exit_usage;
+  const bool dot = o->format == "dot";
+  out << (dot ? "digraph " + dot_id(spec->name.empty() ? "pipeline" : spec->name) + " {\n  rankdir=LR;\n" : "flowchart LR\n");
+  for (auto& s : spec->stages) {
+    const std::string label = s.name + " (" + s.type + (s.concurrency > 1 ? " x" + std::to_string(s.concurrency) : "") + ")";
+    if (dot) out << "  " << dot_id(s.name) << " [label=" << dot_id(label) << "];\n";
+    else out << "  " << s.name << "[\"" << label << "\"]\n";
+  }
+  for (auto& s : spec->stages) {
+    for (auto& sub : s.subscribe_to) {
+      if (dot) out << "  " << dot_id(sub.stage) << " -> " << dot_id(s.name) << ";\n";
+      else out << "  " << sub.stage << " --> " << s.name << "\n";
+    }
+  }
+  if (dot) out << "}\n";
+  return exit_ok;
+}
+
+int stages_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto o = parse_options(args, false, {"--plugin", "--json"}, err);
+  if (!o) return exit_usage;
+  pipeline::registry types;
+  if (!fill_registry(types, o->plugins, err)) return exit_usage;
+  if (o->json_output) {
+    json all = json::array();
+    for (auto& [name, variants] : types.types()) {
+      for (auto& t : variants) {
+        all.push_back({{"type", name}, {"role", pipeline::to_string(t.role)}, {"description", t.description}, {"options", options_schema(t)}});
+      }
+    }
+    out << all.dump(2) << "\n";
+    return exit_ok;
+  }
+  for (auto& [name, variants] : types.types()) {
+    for (auto& t : variants) {
+      out << name << " (" << pipeline::to_string(t.role) << ")\n  " << t.description << "\n";
+      for (auto& opt : t.options) {
+        out << "    " << opt.name << ": " << pipeline::to_string(opt.type) << (opt.required ? ", required" : "");
+        if (opt.default_value) out << ", default " << opt.default_value->dump();
+        if (!opt.one_of.empty()) {
+          out << ", one of";
+          for (auto& c : opt.one_of) out << " " << c;
+        }
+        out << "\n      " << opt.description << "\n";
+      }
+    }
+  }
+  return exit_ok;
+}
+
+int schema_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto o = parse_options(args, false, {"--plugin"}, err);
+  if (!o) return exit_usage;
+  pipeline::registry types;
+  if (!fill_registry(types, o->plugins, err)) return exit_usage;
+  out << pipeline_schema(types).dump(2) << "\n";
+  return exit_ok;
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,105 @@
+#include "options.hpp"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+
+namespace sluice::app {
+
+std::optional<common_options> parse_options(const std::vector<std::string>& args, bool needs_file,
+                                            const std::vector<std::string>& allowed, std::ostream& err) {
+  common_options o;
+  auto allows = [&](const std::string& flag) { return std::find(allowed.begin(), allowed.end(), flag) != allowed.end(); };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* flag) -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        err << "sluice: " << flag << " needs a value\n";
+        return std::nullopt;
+      }
+      return args[++i];
+    };
+    if (a.rfind("--", 0) == 0 && !allows(a)) {
+      err << "sluice: unknown option '" << a << "'\n";
+      return std::nullopt;
+    }
+    if (a == "--set") {
+      auto v = value("--set");
+      if (!v) return std::nullopt;
+      o.overrides.push_back(*v);
+    } else if (a == "--plugin") {
+      auto v = value("--plugin");
+      if (!v) return std::nullopt;
+      o.plugins.push_back(*v);
+    } else if (a == "--format") {
+      auto v = value("--format");
+      if (!v) return std::nullopt;
+      o.format = *v;
+    } else if (a == "--threads") {
+      auto v = value("--threads");
+      if (!v) return std::nullopt;
+      try {
+        o.threads = static_cast<unsigned>(std::stoul(*v));
+      } catch (const std::exception&) {
+        err << "sluice: --threads takes a number, got '" << *v << "'\n";
+        return std::nullopt;
+      }
+    } else if (a == "--stats") {
+      o.stats = true;
+    } else if (a == "--json") {
+      o.json_output = true;
+    } else if (!a.empty() && a[0] == '-' && a != "-") {
+      err << "sluice: unknown option '" << a << "'\n";
+      return std::nullopt;
+    } else if (o.file.empty() && needs_file) {
+      o.file = a;
+    } else {
+      err << "sluice: unexpected argument '" << a << "'\n";
+      return std::nullopt;
+    }
+  }
+  if (needs_file && o.file.empty()) {
+    err << "sluice: no pipeline file given\n";
+    return std::nullopt;
+  }
+  return o;
+}
+
+bool fill_registry(pipeline::registry& r, const std::vector<std::string>& plugins, std::ostream& err) {
+  pipeline::register_builtins(r);
+  for (const std::string& path : plugins) {
+    // A plugin stays loaded for the life of the program: its types' code must stay mapped.
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      err << "sluice: cannot load plugin " << path << ": " << ::dlerror() << "\n";
+      return false;
+    }
+    using register_fn = void (*)(pipeline::registry&);
+    auto fn = reinterpret_cast<register_fn>(::dlsym(handle, "sluice_register_stages"));
+    if (fn == nullptr) {
+      err << "sluice: plugin " << path << " has no sluice_register_stages function\n";
+      return false;
+    }
+    try {
+      fn(r);
+    } catch (const std::exception& e) {
+      err << "sluice: plugin " << path << " failed to register: " << e.what() << "\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<pipeline::pipeline_spec> load_or_report(const common_options& o, const pipeline::registry& r,
+                                                      std::ostream& err) {
+  auto loaded = pipeline::load_pipeline_file(o.file, r, o.overrides);
+  if (!loaded) {
+    for (auto& d : loaded.diagnostics) err << d.to_string() << "\n";
+    err << "sluice: " << o.file << ": " << loaded.diagnostics.size() << " problem"
+        << (loaded.diagnostics.size() == 1 ? "" : "s") << "\n";
+    return std::nullopt;
+  }
+  return std::move(*loaded.pipeline);
+}
+
+}  // namespace sluice::app

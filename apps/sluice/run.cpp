@@ -1,0 +1,163 @@
+// `sluice run FILE`: run a pipeline until it ends; SIGINT/SIGTERM drain it, a second one stops at
+// once (exit 130).
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <iomanip>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <sluice/pipeline/runner.hpp>
+
+#include "commands.hpp"
+#include "options.hpp"
+
+namespace sluice::app {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Signals go to one thread that waits for them (sigwait), so no handler runs in a random thread
+/// and nothing polls. SIGUSR1 tells that thread the pipeline has ended.
+class signal_watch {
+ public:
+  explicit signal_watch(pipeline::running_pipeline& p, std::ostream& err) : pipeline_(p), err_(err) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~signal_watch() {
+    ::pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+  static sigset_t watched() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    return set;
+  }
+
+ private:
+  void loop() {
+    const sigset_t set = watched();
+    int signals = 0;
+    for (;;) {
+      int sig = 0;
+      if (::sigwait(&set, &sig) != 0 || sig == SIGUSR1) return;
+      if (++signals == 1) {
+        err_ << "sluice: " << (sig == SIGINT ? "interrupted" : "terminated")
+             << ": draining (send the signal again to stop at once)" << std::endl;
+        pipeline_.drain();
+      } else {
+        err_ << "sluice: stopped at once" << std::endl;
+        std::_Exit(130);
+      }
+    }
+  }
+  pipeline::running_pipeline& pipeline_;
+  std::ostream& err_;
+  std::thread thread_;
+};
+
+/// --stats: a line per second with each stage's rate, outstanding demand and buffer.
+class stats_printer {
+ public:
+  stats_printer(const std::vector<pipeline::stage_report>& stages, std::ostream& err) : stages_(stages), err_(err) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~stats_printer() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::vector<std::uint64_t> last(stages_.size(), 0);
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, 1s, [&] { return done_; })) {
+      std::ostringstream line;
+      line << "stats:";
+      for (std::size_t i = 0; i < stages_.size(); ++i) {
+        auto& c = *stages_[i].counters;
+        const std::uint64_t moved = stages_[i].role == pipeline::stage_role::sink ? c.events_in.load() : c.events_out.load();
+        line << "  " << stages_[i].name << " " << (moved - last[i]) << "/s";
+        if (stages_[i].role != pipeline::stage_role::sink) line << " demand " << c.outstanding.load() << " buffered " << c.buffered.load();
+        last[i] = moved;
+      }
+      err_ << line.str() << std::endl;
+    }
+  }
+  const std::vector<pipeline::stage_report>& stages_;
+  std::ostream& err_;
+  std::mutex mutex_;  // guards done_
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+void print_summary(const std::vector<pipeline::stage_report>& stages, std::chrono::steady_clock::duration wall,
+                   std::ostream& err) {
+  err << std::left << std::setw(18) << "stage" << std::setw(12) << "type" << std::right << std::setw(12) << "in"
+      << std::setw(12) << "out" << std::setw(10) << "dropped" << std::setw(10) << "skipped" << std::setw(10) << "restarts"
+      << "\n";
+  for (auto& s : stages) {
+    auto& c = *s.counters;
+    std::string name = s.name + (s.copies > 1 ? " x" + std::to_string(s.copies) : "");
+    err << std::left << std::setw(18) << name << std::setw(12) << s.type << std::right << std::setw(12)
+        << (s.role == pipeline::stage_role::source ? std::string("-") : std::to_string(c.events_in.load())) << std::setw(12)
+        << (s.role == pipeline::stage_role::sink ? std::string("-") : std::to_string(c.events_out.load())) << std::setw(10)
+        << c.dropped.load() << std::setw(10) << c.skipped.load() << std::setw(10) << c.restarts.load() << "\n";
+  }
+  err << "wall time: " << std::fixed << std::setprecision(3) << std::chrono::duration<double>(wall).count() << " s\n";
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args, std::ostream&, std::ostream& err) {
+  auto o = parse_options(args, true, {"--set", "--plugin", "--stats", "--threads"}, err);
+  if (!o) return exit_usage;
+  pipeline::registry types;
+  if (!fill_registry(types, o->plugins, err)) return exit_usage;
+  auto spec = load_or_report(*o, types, err);
+  if (!spec) return exit_usage;
+
+  // Before any thread starts, so that every thread inherits the mask and only signal_watch waits.
+  const sigset_t set = signal_watch::watched();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  runtime rt({.threads = o->threads});
+  std::optional<pipeline::run_outcome> outcome;
+  std::vector<pipeline::stage_report> reports;
+  try {
+    pipeline::running_pipeline running(rt, *spec);
+    signal_watch signals(running, err);
+    std::optional<stats_printer> stats;
+    if (o->stats) stats.emplace(running.stages(), err);
+    while (!(outcome = running.wait_for(24h))) {
+    }
+    reports = running.stages();
+  } catch (const pipeline::start_error& e) {
+    err << "sluice: " << e.what() << "\n";
+    return exit_failure;
+  }
+  print_summary(reports, outcome->wall, err);
+  if (!outcome->ok) {
+    err << "sluice: stage \"" << outcome->failed_stage << "\" failed: " << outcome->reason.to_string() << "\n";
+    return exit_failure;
+  }
+  return exit_ok;
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,69 @@
+// sluice/pipeline/model.hpp: a pipeline file, validated: what the runner starts.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sluice/pipeline/json_document.hpp>
+#include <sluice/pipeline/registry.hpp>
+#include <sluice/stage/options.hpp>
+#include <sluice/stage/subscription.hpp>
+
+namespace sluice::pipeline {
+
+/// One `subscribe_to` entry.
+struct subscription_spec {
+  std::string stage;  ///< the producer's name
+  subscription_options options;
+  std::string pointer;  ///< where it is in the file
+};
+
+/// A stage's `dispatcher`.
+struct dispatcher_spec {
+  enum class kind : std::uint8_t { demand, broadcast, partition } type = kind::demand;
+  std::size_t partitions = 0;  ///< partition: how many
+  std::string key;             ///< partition: JSON pointer into the event to hash ("" = whole event)
+};
+
+/// One stage, its options completed with defaults.
+struct stage_spec {
+  std::string name;
+  std::string type;
+  stage_role role = stage_role::transform;
+  const stage_type* type_info = nullptr;  ///< owned by the registry
+  json options;
+  std::vector<subscription_spec> subscribe_to;
+  dispatcher_spec dispatcher;
+  std::optional<std::size_t> buffer_size;
+  sluice::buffer_keep buffer_keep = sluice::buffer_keep::last;
+  std::size_t concurrency = 1;
+  std::string pointer;  ///< "/stages/<name>"
+};
+
+/// A validated pipeline: its stages in file order.
+struct pipeline_spec {
+  std::string name;
+  std::string file;
+  std::vector<stage_spec> stages;
+
+  [[nodiscard]] const stage_spec* find(const std::string& stage) const;
+};
+
+/// The outcome of loading: a pipeline, or every problem found.
+struct load_result {
+  std::optional<pipeline_spec> pipeline;
+  std::vector<diagnostic> diagnostics;
+  explicit operator bool() const noexcept { return pipeline.has_value(); }
+};
+
+/// Validates a parsed document against the registry and builds the pipeline, or reports every
+/// problem (each with file, line, column and JSON pointer). Starts nothing. Thread-safe.
+load_result load_pipeline(const json_document& document, const registry& types);
+
+/// Reads, substitutes environment variables, applies `--set` overrides, and loads `path`.
+load_result load_pipeline_file(const std::string& path, const registry& types,
+                               const std::vector<std::string>& overrides = {});
+
+}  // namespace sluice::pipeline

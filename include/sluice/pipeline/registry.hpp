@@ -1,0 +1,123 @@
+// sluice/pipeline/registry.hpp: stage types by name, for JSON pipelines.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <sluice/process/behaviour.hpp>
+#include <sluice/process/pid.hpp>
+#include <sluice/process/runtime.hpp>
+#include <sluice/stage/options.hpp>
+
+namespace sluice {
+
+/// The event type of JSON pipelines.
+using json = nlohmann::json;
+
+namespace pipeline {
+
+/// What a stage type does in a pipeline.
+enum class stage_role : std::uint8_t { source, transform, sink };
+
+/// "source", "transform" or "sink".
+const char* to_string(stage_role r) noexcept;
+
+/// The JSON type an option takes.
+enum class option_type : std::uint8_t { integer, number, string, boolean, object, array, any };
+
+/// "integer", "number", ...
+const char* to_string(option_type t) noexcept;
+
+/// One option of a stage type: checked by the loader, listed by `sluice stages`, and turned into
+/// the JSON Schema by `sluice schema`.
+struct option_spec {
+  std::string name;
+  option_type type = option_type::any;
+  std::string description;
+  bool required = false;
+  std::optional<json> default_value;
+  std::optional<double> minimum;          ///< numbers: smallest allowed value
+  std::vector<std::string> one_of;        ///< strings: the allowed values (empty: any)
+};
+
+/// Live counters of one running stage (see stage_counters).
+using stage_stats = stage_counters;
+
+/// What a stage instance gets besides its own options.
+struct stage_instance {
+  std::string name;            ///< the pipeline's name for the stage (copies get "name#2", ...)
+  std::string pipeline_file;   ///< for messages
+  stage_options<json> engine;  ///< dispatcher, buffer, dedicated thread... set by the loader
+  std::shared_ptr<stage_stats> stats;
+};
+
+/// A problem with a stage's options found by a type's own check (beyond the schema), e.g. a jq
+/// program that does not compile. `option` is the option's name ("" for the options object).
+struct option_problem {
+  std::string option;
+  std::string problem;
+  std::string expected;
+};
+
+/// Where a stage type starts its process: anything that can spawn. (The pipeline runner's spawner
+/// monitors every stage from birth, so even a stage that fails in its first instant is seen.)
+class spawner {
+ public:
+  virtual ~spawner() = default;
+  virtual pid spawn(std::unique_ptr<behaviour> b, spawn_options o) = 0;
+};
+
+/// A stage type: its name, role, options and how to start one. Built-ins are registered exactly
+/// like user types.
+struct stage_type {
+  std::string name;
+  stage_role role = stage_role::transform;
+  std::string description;
+  std::vector<option_spec> options;
+  /// Event types in and out (json for every built-in); the loader refuses a subscription whose
+  /// producer's output type differs from its consumer's input type.
+  const std::type_info* input = &typeid(json);
+  const std::type_info* output = &typeid(json);
+  /// Checks the options beyond their schema (optional).
+  std::function<std::vector<option_problem>(const json& options)> check;
+  /// Starts one instance with validated options (defaults filled in) through `where` (e.g.
+  /// `return start(where, std::make_unique<my_stage>(options), std::move(instance.engine));`);
+  /// returns its pid. May throw (a failed start).
+  std::function<pid(spawner& where, const json& options, stage_instance instance)> start;
+};
+
+/// Stage types by name. A name may have one type per role (`file` is a source and a sink: a
+/// stage with producers is the sink). Not thread-safe to modify while read; fill it before loading.
+class registry {
+ public:
+  /// Adds a type; throws std::invalid_argument if the name is taken for that role, or the type has
+  /// no name or no start function.
+  void add(stage_type type);
+  /// The type called `name`: the one for `role` if the name has several, else the only one.
+  [[nodiscard]] const stage_type* find(const std::string& name, stage_role role) const;
+  /// True if some type is called `name`.
+  [[nodiscard]] bool knows(const std::string& name) const { return types_.count(name) != 0; }
+  /// The registered name closest to `name` (edit distance), for "did you mean".
+  [[nodiscard]] std::optional<std::string> nearest(const std::string& name) const;
+  /// All types, by name (each name with its types, one per role).
+  [[nodiscard]] const std::map<std::string, std::vector<stage_type>>& types() const noexcept { return types_; }
+
+ private:
+  std::map<std::string, std::vector<stage_type>> types_;
+};
+
+/// Registers the built-in stage library (sources, transforms, sinks) into `r`.
+void register_builtins(registry& r);
+
+}  // namespace pipeline
+}  // namespace sluice

@@ -1,0 +1,74 @@
+// sluice/pipeline/runner.hpp: starts a validated pipeline, runs it, drains it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sluice/pipeline/model.hpp>
+#include <sluice/process/runtime.hpp>
+
+namespace sluice::pipeline {
+
+/// One stage of a running pipeline, for statistics.
+struct stage_report {
+  std::string name;
+  std::string type;
+  stage_role role = stage_role::transform;
+  std::size_t copies = 1;
+  std::shared_ptr<stage_counters> counters;  ///< shared by its copies
+};
+
+/// How a pipeline run ended.
+struct run_outcome {
+  bool ok = true;
+  std::string failed_stage;  ///< the first stage that exited abnormally
+  exit_reason reason;        ///< why
+  std::chrono::steady_clock::duration wall{};
+};
+
+/// A stage could not be started (its start function threw).
+class start_error : public std::runtime_error {
+ public:
+  start_error(std::string stage, const std::string& what)
+      : std::runtime_error("stage \"" + stage + "\": " + what), stage_(std::move(stage)) {}
+  [[nodiscard]] const std::string& stage() const noexcept { return stage_; }
+
+ private:
+  std::string stage_;
+};
+
+/// A pipeline running on a runtime. Construction starts every stage (sources held back until all
+/// subscriptions are in place, so a broadcast's first consumer gets no head start), then lets the
+/// sources go. It ends when every stage has exited: all normally (finite sources exhausted and
+/// every event through to the sinks, or after drain()), or when one exits abnormally, which stops
+/// the others. The destructor stops what is still running.
+class running_pipeline {
+ public:
+  /// Throws start_error if a stage cannot be started.
+  running_pipeline(runtime& rt, const pipeline_spec& spec);
+  ~running_pipeline();
+  running_pipeline(const running_pipeline&) = delete;
+  running_pipeline& operator=(const running_pipeline&) = delete;
+
+  /// Stops the sources; what is in flight still reaches the sinks, then everything exits normally.
+  /// Thread-safe; idempotent.
+  void drain();
+  /// Blocks until the pipeline has ended, or `timeout`; the outcome once ended.
+  std::optional<run_outcome> wait_for(std::chrono::steady_clock::duration timeout);
+  /// Its stages, in file order (counters are live while it runs).
+  [[nodiscard]] const std::vector<stage_report>& stages() const noexcept;
+
+ private:
+  struct state;
+  std::shared_ptr<state> state_;
+};
+
+/// Runs `spec` to its end (a convenience over running_pipeline).
+run_outcome run_pipeline(runtime& rt, const pipeline_spec& spec);
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,491 @@
+// Pipeline files -> pipeline_spec. Every check runs and every problem is reported, each at the
+// exact place in the file; nothing is started.
+#include <sluice/pipeline/model.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sluice::pipeline {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+json to_plain(const ojson& v) { return json::parse(v.dump()); }
+
+std::string q(const std::string& s) { return "\"" + s + "\""; }
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+const char* json_type_name(const ojson& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  return "an object";
+}
+
+bool has_type(const ojson& v, option_type t) {
+  switch (t) {
+    case option_type::integer: return v.is_number_integer();
+    case option_type::number: return v.is_number();
+    case option_type::string: return v.is_string();
+    case option_type::boolean: return v.is_boolean();
+    case option_type::object: return v.is_object();
+    case option_type::array: return v.is_array();
+    case option_type::any: return true;
+  }
+  return false;
+}
+
+std::string a_or_an(option_type t) {
+  const std::string name = to_string(t);
+  if (t == option_type::any) return "any value";
+  return (name[0] == 'i' || name[0] == 'a' || name[0] == 'o') ? "an " + name : "a " + name;
+}
+
+/// Collects problems with their positions.
+class checker {
+ public:
+  explicit checker(const json_document& doc) : doc_(doc) {}
+
+  void at_value(const std::string& pointer, std::string problem, std::string expected = {}) {
+    diagnostics_.push_back({doc_.where(pointer), pointer, std::move(problem), std::move(expected)});
+  }
+  void at_key(const std::string& pointer, std::string problem, std::string expected = {}) {
+    diagnostics_.push_back({doc_.key_where(pointer), pointer, std::move(problem), std::move(expected)});
+  }
+  /// Reports keys of `object` (at `pointer`) that are not in `allowed`.
+  void known_keys(const ojson& object, const std::string& pointer, const std::vector<std::string>& allowed,
+                  const std::string& what) {
+    for (auto& [key, value] : object.items()) {
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        at_key(pointer + "/" + escape_pointer_segment(key), "unknown " + what + " " + q(key),
+               "one of: " + join(allowed));
+      }
+    }
+  }
+  /// An integer >= `minimum`, or a problem.
+  std::optional<std::int64_t> integer(const ojson& v, const std::string& pointer, std::int64_t minimum) {
+    if (!v.is_number_integer()) {
+      at_value(pointer, std::string("got ") + json_type_name(v), "an integer >= " + std::to_string(minimum));
+      return std::nullopt;
+    }
+    const auto n = v.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(v.get<std::uint64_t>(), INT64_MAX))
+                                          : v.get<std::int64_t>();
+    if (n < minimum) {
+      at_value(pointer, "got " + std::to_string(n), "an integer >= " + std::to_string(minimum));
+      return std::nullopt;
+    }
+    return n;
+  }
+  /// One of `choices`, or a problem.
+  std::optional<std::string> choice(const ojson& v, const std::string& pointer, const std::vector<std::string>& choices) {
+    std::vector<std::string> shown;
+    for (auto& c : choices) shown.push_back(q(c));
+    if (!v.is_string() || std::find(choices.begin(), choices.end(), v.get<std::string>()) == choices.end()) {
+      at_value(pointer, "got " + v.dump(), "one of " + join(shown));
+      return std::nullopt;
+    }
+    return v.get<std::string>();
+  }
+
+  std::vector<diagnostic> take() { return std::move(diagnostics_); }
+  [[nodiscard]] bool clean() const noexcept { return diagnostics_.empty(); }
+
+ private:
+  const json_document& doc_;
+  std::vector<diagnostic> diagnostics_;
+};
+
+class loader {
+ public:
+  loader(const json_document& doc, const registry& types) : doc_(doc), types_(types), check_(doc) {}
+
+  load_result run() {
+    pipeline_spec spec;
+    spec.file = doc_.file();
+    const ojson& root = doc_.value();
+    if (!root.is_object()) {
+      check_.at_value("", std::string("the pipeline is ") + json_type_name(root), "an object with version, name and stages");
+      return finish(std::move(spec));
+    }
+    check_.known_keys(root, "", {"version", "name", "description", "stages"}, "key");
+    if (!root.contains("version")) {
+      check_.at_value("", "missing \"version\"", "\"version\": 1");
+    } else if (root["version"] != 1) {
+      check_.at_value("/version", "unknown version " + root["version"].dump(), "1");
+    }
+    if (root.contains("name")) {
+      if (root["name"].is_string()) spec.name = root["name"].get<std::string>();
+      else check_.at_value("/name", std::string("got ") + json_type_name(root["name"]), "a string");
+    }
+    if (!root.contains("stages") || !root["stages"].is_object() || root["stages"].empty()) {
+      check_.at_value(root.contains("stages") ? "/stages" : "", "no stages", "\"stages\": an object of stages by name");
+      return finish(std::move(spec));
+    }
+    const ojson& stages = root["stages"];
+    find_consumers(stages);
+    for (auto& [name, body] : stages.items()) {
+      if (auto s = stage(name, body)) spec.stages.push_back(std::move(*s));
+    }
+    if (check_.clean()) cross_checks(spec);
+    return finish(std::move(spec));
+  }
+
+ private:
+  load_result finish(pipeline_spec spec) {
+    load_result r;
+    r.diagnostics = check_.take();
+    if (r.diagnostics.empty()) r.pipeline = std::move(spec);
+    return r;
+  }
+
+  /// Which stages something subscribes to (decides between a type's roles, e.g. file).
+  void find_consumers(const ojson& stages) {
+    for (auto& [name, body] : stages.items()) {
+      if (!body.is_object() || !body.contains("subscribe_to")) continue;
+      const ojson& subs = body["subscribe_to"];
+      auto note = [&](const ojson& entry) {
+        if (entry.is_string()) subscribed_.insert(entry.get<std::string>());
+        else if (entry.is_object() && entry.contains("stage") && entry["stage"].is_string()) subscribed_.insert(entry["stage"].get<std::string>());
+      };
+      if (subs.is_array()) {
+        for (auto& e : subs) note(e);
+      } else {
+        note(subs);
+      }
+    }
+  }
+
+  std::optional<stage_spec> stage(const std::string& name, const ojson& body) {
+    const std::string ptr = "/stages/" + escape_pointer_segment(name);
+    if (!body.is_object()) {
+      check_.at_value(ptr, std::string("got ") + json_type_name(body), "an object with \"type\"");
+      return std::nullopt;
+    }
+    check_.known_keys(body, ptr, {"type", "options", "subscribe_to", "dispatcher", "buffer_size", "buffer_keep", "concurrency", "description"},
+                      "stage key");
+    stage_spec s;
+    s.name = name;
+    s.pointer = ptr;
+    const bool has_producers = body.contains("subscribe_to");
+    const bool has_consumers = subscribed_.count(name) != 0;
+    if (!body.contains("type") || !body["type"].is_string()) {
+      check_.at_value(body.contains("type") ? ptr + "/type" : ptr, "missing or non-string \"type\"", "a stage type name, e.g. \"range\"");
+      return std::nullopt;
+    }
+    s.type = body["type"].get<std::string>();
+    const stage_role wanted = !has_producers ? stage_role::source : has_consumers ? stage_role::transform : stage_role::sink;
+    s.type_info = types_.find(s.type, wanted);
+    if (s.type_info == nullptr) {
+      unknown_type(s.type, ptr + "/type");
+      return std::nullopt;
+    }
+    s.role = s.type_info->role;
+    role_checks(s, has_producers, has_consumers);
+    s.options = options(*s.type_info, body.contains("options") ? body["options"] : ojson::object(), ptr + "/options",
+                        body.contains("options"));
+    if (has_producers) s.subscribe_to = subscriptions(name, body["subscribe_to"], ptr + "/subscribe_to");
+    engine_keys(s, body);
+    return s;
+  }
+
+  void unknown_type(const std::string& type, const std::string& ptr) {
+    if (!types_.knows(type)) {
+      const auto near = types_.nearest(type);
+      check_.at_value(ptr, "unknown stage type " + q(type),
+                      near ? "did you mean " + q(*near) + "? see `sluice stages`" : "a registered type; see `sluice stages`");
+    } else {
+      check_.at_value(ptr, q(type) + " cannot be used here", "a stage type for this stage's place in the pipeline");
+    }
+  }
+
+  void role_checks(const stage_spec& s, bool has_producers, bool has_consumers) {
+    const std::string role = to_string(s.role);
+    if (s.role == stage_role::source && has_producers) {
+      check_.at_key(s.pointer + "/subscribe_to", q(s.type) + " is a source: it takes no subscribe_to", "no subscribe_to");
+    }
+    if (s.role != stage_role::source && !has_producers) {
+      check_.at_value(s.pointer, "a " + role + " with no producer", "\"subscribe_to\": the stage(s) it consumes");
+    }
+    if (s.role != stage_role::sink && !has_consumers) {
+      check_.at_value(s.pointer, "a " + role + " with no consumer: nothing subscribes to " + q(s.name),
+                      "a stage that subscribes to it");
+    }
+    if (s.role == stage_role::sink && has_consumers) {
+      check_.at_value(s.pointer, q(s.type) + " is a sink: nothing can subscribe to it", "a source or transform as producer");
+    }
+  }
+
+  json options(const stage_type& type, const ojson& given, const std::string& ptr, bool present) {
+    json out = json::object();
+    if (!given.is_object()) {
+      check_.at_value(ptr, std::string("got ") + json_type_name(given), "an object");
+      return out;
+    }
+    std::vector<std::string> names;
+    for (auto& o : type.options) names.push_back(o.name);
+    for (auto& [key, value] : given.items()) {
+      if (std::find(names.begin(), names.end(), key) == names.end()) {
+        check_.at_key(ptr + "/" + escape_pointer_segment(key), "unknown option " + q(key) + " for " + q(type.name),
+                      names.empty() ? std::string("no options") : "one of: " + join(names));
+      }
+    }
+    for (auto& o : type.options) {
+      const std::string optr = ptr + "/" + escape_pointer_segment(o.name);
+      if (!given.contains(o.name) || given[o.name].is_null()) {
+        if (o.required) check_.at_value(present ? ptr : ptr.substr(0, ptr.rfind('/')), "missing option " + q(o.name) + " for " + q(type.name), a_or_an(o.type) + ": " + o.description);
+        else if (o.default_value) out[o.name] = *o.default_value;
+        continue;
+      }
+      const ojson& v = given[o.name];
+      if (!has_type(v, o.type)) {
+        check_.at_value(optr, std::string("got ") + json_type_name(v), a_or_an(o.type));
+        continue;
+      }
+      if (o.minimum && v.is_number() && v.get<double>() < *o.minimum) {
+        check_.at_value(optr, "got " + v.dump(), "at least " + json(*o.minimum).dump());
+        continue;
+      }
+      if (!o.one_of.empty() && std::find(o.one_of.begin(), o.one_of.end(), v.get<std::string>()) == o.one_of.end()) {
+        std::vector<std::string> shown;
+        for (auto& c : o.one_of) shown.push_back(q(c));
+        check_.at_value(optr, "got " + v.dump(), "one of " + join(shown));
+        continue;
+      }
+      out[o.name] = to_plain(v);
+    }
+    if (type.check && check_.clean()) {
+      for (auto& p : type.check(out)) {
+        check_.at_value(p.option.empty() ? ptr : ptr + "/" + escape_pointer_segment(p.option), p.problem, p.expected);
+      }
+    }
+    return out;
+  }
+
+  std::vector<subscription_spec> subscriptions(const std::string& self, const ojson& subs, const std::string& ptr) {
+    std::vector<subscription_spec> out;
+    if (subs.is_string() || subs.is_object()) {
+      if (auto s = subscription(self, subs, ptr)) out.push_back(std::move(*s));
+      return out;
+    }
+    if (!subs.is_array() || subs.empty()) {
+      check_.at_value(ptr, std::string("got ") + json_type_name(subs), "a stage name, an object with \"stage\", or a non-empty array of them");
+      return out;
+    }
+    for (std::size_t i = 0; i < subs.size(); ++i) {
+      if (auto s = subscription(self, subs[i], ptr + "/" + std::to_string(i))) out.push_back(std::move(*s));
+    }
+    return out;
+  }
+
+  std::optional<subscription_spec> subscription(const std::string& self, const ojson& entry, const std::string& ptr) {
+    subscription_spec s;
+    s.pointer = ptr;
+    // Pipelines default to transient: a stage ends when its last producer has ended (not the
+    // first), and still fails with a producer that fails.
+    s.options.cancel = cancel_mode::transient;
+    std::string stage_ptr = ptr;
+    if (entry.is_string()) {
+      s.stage = entry.get<std::string>();
+    } else if (entry.is_object()) {
+      check_.known_keys(entry, ptr, {"stage", "max_demand", "min_demand", "cancel", "partition"}, "subscription key");
+      if (!entry.contains("stage") || !entry["stage"].is_string()) {
+        check_.at_value(ptr, "missing \"stage\"", "the producer's name");
+        return std::nullopt;
+      }
+      s.stage = entry["stage"].get<std::string>();
+      stage_ptr = ptr + "/stage";
+      if (entry.contains("max_demand")) {
+        if (auto n = check_.integer(entry["max_demand"], ptr + "/max_demand", 1)) s.options.max_demand = static_cast<std::size_t>(*n);
+      }
+      if (entry.contains("min_demand")) {
+        if (auto n = check_.integer(entry["min_demand"], ptr + "/min_demand", 0)) s.options.min_demand = static_cast<std::size_t>(*n);
+      }
+      if (auto bad = s.options.validate(); bad && check_.clean()) check_.at_value(ptr + (entry.contains("min_demand") ? "/min_demand" : ""), *bad, "min_demand below max_demand");
+      if (entry.contains("cancel")) {
+        if (auto c = check_.choice(entry["cancel"], ptr + "/cancel", {"permanent", "transient", "temporary"})) {
+          s.options.cancel = *c == "permanent" ? cancel_mode::permanent : *c == "transient" ? cancel_mode::transient : cancel_mode::temporary;
+        }
+      }
+      if (entry.contains("partition")) {
+        const ojson& p = entry["partition"];
+        if (p.is_number_unsigned()) s.options.partition = partition_id{p.get<std::size_t>()};
+        else if (p.is_string()) s.options.partition = partition_id{p.get<std::string>()};
+        else check_.at_value(ptr + "/partition", std::string("got ") + json_type_name(p), "a partition number");
+      }
+    } else {
+      check_.at_value(ptr, std::string("got ") + json_type_name(entry), "a stage name or an object with \"stage\"");
+      return std::nullopt;
+    }
+    if (s.stage == self) {
+      check_.at_value(stage_ptr, "a stage cannot subscribe to itself", "another stage's name");
+      return std::nullopt;
+    }
+    if (!doc_.value()["stages"].contains(s.stage)) {
+      std::vector<std::string> names;
+      for (auto& [n, b] : doc_.value()["stages"].items()) names.push_back(q(n));
+      check_.at_value(stage_ptr, "no stage named " + q(s.stage), "one of " + join(names));
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  void engine_keys(stage_spec& s, const ojson& body) {
+    if (body.contains("dispatcher")) {
+      const std::string ptr = s.pointer + "/dispatcher";
+      const ojson& d = body["dispatcher"];
+      if (s.role == stage_role::sink) check_.at_key(ptr, "a sink has no consumers to dispatch to", "no dispatcher");
+      std::optional<std::string> kind;
+      if (d.is_string()) {
+        kind = check_.choice(d, ptr, {"demand", "broadcast", "partition"});
+      } else if (d.is_object()) {
+        check_.known_keys(d, ptr, {"type", "partitions", "key", "shuffle_demands_on_first_dispatch"}, "dispatcher key");
+        if (d.contains("type")) kind = check_.choice(d["type"], ptr + "/type", {"demand", "broadcast", "partition"});
+        else check_.at_value(ptr, "missing \"type\"", "\"demand\", \"broadcast\" or \"partition\"");
+      } else {
+        check_.at_value(ptr, std::string("got ") + json_type_name(d), "\"demand\" or an object with \"type\"");
+      }
+      if (kind == "broadcast") s.dispatcher.type = dispatcher_spec::kind::broadcast;
+      if (kind == "partition") {
+        s.dispatcher.type = dispatcher_spec::kind::partition;
+        if (!d.is_object() || !d.contains("partitions")) {
+          check_.at_value(ptr, "a partition dispatcher needs \"partitions\"", "\"partitions\": the number of partitions");
+        } else if (auto n = check_.integer(d["partitions"], ptr + "/partitions", 1)) {
+          s.dispatcher.partitions = static_cast<std::size_t>(*n);
+        }
+        if (d.is_object() && d.contains("key")) {
+          const ojson& k = d["key"];
+          if (!k.is_string() || (!k.get<std::string>().empty() && k.get<std::string>()[0] != '/')) {
+            check_.at_value(ptr + "/key", "got " + k.dump(), "a JSON pointer into the event, e.g. \"/user/id\"");
+          } else {
+            s.dispatcher.key = k.get<std::string>();
+          }
+        }
+      }
+    }
+    if (body.contains("buffer_size")) {
+      if (s.role == stage_role::sink) check_.at_key(s.pointer + "/buffer_size", "a sink has no output buffer", "no buffer_size");
+      if (auto n = check_.integer(body["buffer_size"], s.pointer + "/buffer_size", 1)) s.buffer_size = static_cast<std::size_t>(*n);
+    }
+    if (body.contains("buffer_keep")) {
+      if (auto k = check_.choice(body["buffer_keep"], s.pointer + "/buffer_keep", {"last", "first"})) {
+        s.buffer_keep = *k == "first" ? sluice::buffer_keep::first : sluice::buffer_keep::last;
+      }
+    }
+    if (body.contains("concurrency")) {
+      if (s.role == stage_role::source) {
+        check_.at_key(s.pointer + "/concurrency", "a source cannot run in copies", "concurrency on a transform or sink");
+      } else if (auto n = check_.integer(body["concurrency"], s.pointer + "/concurrency", 1)) {
+        s.concurrency = static_cast<std::size_t>(*n);
+      }
+    }
+  }
+
+  /// Checks across stages: event types, partitions, cycles.
+  void cross_checks(const pipeline_spec& spec) {
+    for (auto& s : spec.stages) {
+      for (auto& sub : s.subscribe_to) {
+        const stage_spec* p = spec.find(sub.stage);
+        if (p == nullptr) continue;
+        if (*p->type_info->output != *s.type_info->input) {
+          check_.at_value(sub.pointer, "event types differ: " + q(p->name) + " emits " + p->type_info->output->name() +
+                                           " but " + q(s.name) + " takes " + s.type_info->input->name(),
+                          "a producer of the same event type");
+        }
+        partition_checks(*p, s, sub);
+      }
+    }
+    cycles(spec);
+  }
+
+  void partition_checks(const stage_spec& producer, const stage_spec& consumer, const subscription_spec& sub) {
+    const bool partitioned = producer.dispatcher.type == dispatcher_spec::kind::partition;
+    if (!partitioned) {
+      if (sub.options.partition) {
+        check_.at_value(sub.pointer + "/partition", q(producer.name) + " has no partition dispatcher", "no partition");
+      }
+      return;
+    }
+    if (!sub.options.partition) {
+      if (consumer.concurrency != producer.dispatcher.partitions) {
+        check_.at_value(sub.pointer, q(producer.name) + " is partitioned " + std::to_string(producer.dispatcher.partitions) + " ways",
+                        "\"partition\" on the subscription, or concurrency " + std::to_string(producer.dispatcher.partitions) +
+                            " (one copy per partition)");
+      }
+      return;
+    }
+    const auto* n = std::get_if<std::size_t>(&*sub.options.partition);
+    if (n == nullptr || *n >= producer.dispatcher.partitions) {
+      check_.at_value(sub.pointer + "/partition", "no partition " + sluice::to_string(*sub.options.partition) + " in " + q(producer.name),
+                      "a partition from 0 to " + std::to_string(producer.dispatcher.partitions - 1));
+    }
+  }
+
+  void cycles(const pipeline_spec& spec) {
+    std::map<std::string, int> state;  // 0 new, 1 on the path, 2 done
+    std::vector<std::string> path;
+    std::function<void(const stage_spec&)> visit = [&](const stage_spec& s) {
+      state[s.name] = 1;
+      path.push_back(s.name);
+      for (auto& sub : s.subscribe_to) {
+        const stage_spec* p = spec.find(sub.stage);
+        if (p == nullptr) continue;
+        if (state[p->name] == 1) {
+          std::string cycle;
+          auto from = std::find(path.begin(), path.end(), p->name);
+          for (auto it = from; it != path.end(); ++it) cycle += *it + " -> ";
+          check_.at_value(sub.pointer, "subscription cycle: " + cycle + p->name, "stages that form a chain from sources to sinks");
+        } else if (state[p->name] == 0) {
+          visit(*p);
+        }
+      }
+      path.pop_back();
+      state[s.name] = 2;
+    };
+    for (auto& s : spec.stages) {
+      if (state[s.name] == 0) visit(s);
+    }
+  }
+
+  const json_document& doc_;
+  const registry& types_;
+  checker check_;
+  std::set<std::string> subscribed_;
+};
+
+}  // namespace
+
+const stage_spec* pipeline_spec::find(const std::string& stage) const {
+  for (auto& s : stages) {
+    if (s.name == stage) return &s;
+  }
+  return nullptr;
+}
+
+load_result load_pipeline(const json_document& document, const registry& types) { return loader(document, types).run(); }
+
+load_result load_pipeline_file(const std::string& path, const registry& types, const std::vector<std::string>& overrides) {
+  document_result read = read_document(path);
+  if (!read) return {std::nullopt, read.diagnostics()};
+  json_document& doc = read.value();
+  std::vector<diagnostic> problems = substitute_env(doc, process_env);
+  for (auto& o : overrides) {
+    if (auto d = apply_override(doc, o, "--set")) problems.push_back(std::move(*d));
+  }
+  if (!problems.empty()) return {std::nullopt, std::move(problems)};
+  return load_pipeline(doc, types);
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,71 @@
+// lib/stages/builtin.hpp: shared pieces of the built-in stage library.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include <sluice/pipeline/registry.hpp>
+#include <sluice/stage.hpp>
+
+namespace sluice::stages {
+
+using pipeline::option_spec;
+using pipeline::option_type;
+using pipeline::stage_instance;
+using pipeline::stage_role;
+using pipeline::stage_type;
+
+/// The engine options for a stage of type S (a sink's have no producer side).
+template <class S>
+stage_options<typename S::out_type> engine_options(stage_options<json>&& e) {
+  if constexpr (std::is_same_v<typename S::out_type, json>) {
+    return std::move(e);
+  } else {
+    stage_options<typename S::out_type> o;
+    o.subscribe_to = std::move(e.subscribe_to);
+    o.exit_after_last_producer = e.exit_after_last_producer;
+    o.spawn = e.spawn;
+    o.counters = std::move(e.counters);
+    return o;
+  }
+}
+
+/// Starts a stage S built from its options (S(const json& options, const stage_instance&)).
+template <class S>
+pid start_json_stage(pipeline::spawner& where, const json& options, stage_instance instance) {
+  auto stage = std::make_unique<S>(options, instance);
+  return start(where, std::move(stage), engine_options<S>(std::move(instance.engine)));
+}
+
+/// The integer option `name` (validated by the loader), or `fallback` when absent.
+inline std::int64_t int_option(const json& options, const char* name, std::int64_t fallback) {
+  auto it = options.find(name);
+  return it == options.end() || it->is_null() ? fallback : it->get<std::int64_t>();
+}
+
+/// The string option `name`, or `fallback`.
+inline std::string string_option(const json& options, const char* name, const std::string& fallback) {
+  auto it = options.find(name);
+  return it == options.end() || it->is_null() ? fallback : it->get<std::string>();
+}
+
+/// An option's schema entry.
+inline option_spec opt(std::string name, option_type t, std::string description, bool required = false,
+                       std::optional<json> def = std::nullopt) {
+  option_spec s;
+  s.name = std::move(name);
+  s.type = t;
+  s.description = std::move(description);
+  s.required = required;
+  s.default_value = std::move(def);
+  return s;
+}
+
+void register_sources(pipeline::registry& r);
+void register_transforms(pipeline::registry& r);
+void register_sinks(pipeline::registry& r);
+
+}  // namespace sluice::stages

@@ -1,0 +1,130 @@
+// Built-in sinks: stdout, file, null.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "stages/builtin.hpp"
+
+namespace sluice::stages {
+
+namespace {
+
+/// Writes whole lines to a file descriptor: each batch is formatted into one buffer and written
+/// with write(2), so the output never ends in a partial line, even if the process dies between
+/// batches. Runs on a thread of its own (writes block).
+class line_sink final : public consumer<json> {
+ public:
+  line_sink(const json& o, const stage_instance&, bool to_stdout)
+      : to_stdout_(to_stdout),
+        path_(to_stdout ? std::string("<stdout>") : string_option(o, "path", "")),
+        text_(string_option(o, "format", "jsonl") == "text"),
+        append_(o.value("append", false)) {}
+
+  ~line_sink() override {
+    if (!to_stdout_ && fd_ >= 0) ::close(fd_);
+  }
+
+  void init(stage_context<no_events>& ctx) override {
+    if (to_stdout_) {
+      fd_ = STDOUT_FILENO;
+      return;
+    }
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append_ ? O_APPEND : O_TRUNC);
+    fd_ = ::open(path_.c_str(), flags, 0644);
+    if (fd_ < 0) ctx.stop(exit_reason::error(path_ + ": cannot open for writing: " + std::strerror(errno)));
+  }
+
+  void handle_events(std::span<json> events, subscription_ref, stage_context<no_events>& ctx) override {
+    out_.clear();
+    for (const json& e : events) {
+      if (text_ && e.is_string()) {
+        out_ += e.get_ref<const std::string&>();
+      } else {
+        out_ += e.dump();
+      }
+      out_ += '\n';
+    }
+    if (!write_all()) ctx.stop(exit_reason::error(path_ + ": write failed: " + std::strerror(errno)));
+  }
+
+ private:
+  bool write_all() {
+    std::size_t done = 0;
+    while (done < out_.size()) {
+      const ssize_t n = ::write(fd_, out_.data() + done, out_.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  bool to_stdout_;
+  std::string path_;
+  bool text_;
+  bool append_;
+  int fd_ = -1;
+  std::string out_;
+};
+
+/// `null`: takes everything, keeps nothing (the engine counts what came in).
+class null_sink final : public consumer<json> {
+ public:
+  null_sink(const json&, const stage_instance&) {}
+  void handle_events(std::span<json>, subscription_ref, stage_context<no_events>&) override {}
+};
+
+std::vector<option_spec> sink_options(bool with_path) {
+  std::vector<option_spec> o;
+  if (with_path) o.push_back(opt("path", option_type::string, "the file to write", true));
+  auto format = opt("format", option_type::string, "jsonl: one JSON value per line; text: strings as they are, other values as JSON", false, "jsonl");
+  format.one_of = {"jsonl", "text"};
+  o.push_back(format);
+  if (with_path) o.push_back(opt("append", option_type::boolean, "append instead of truncating", false, false));
+  return o;
+}
+
+template <bool ToStdout>
+pid start_line_sink(pipeline::spawner& where, const json& o, stage_instance instance) {
+  instance.engine.spawn.dedicated_thread = true;
+  auto s = std::make_unique<line_sink>(o, instance, ToStdout);
+  return start(where, std::move(s), engine_options<line_sink>(std::move(instance.engine)));
+}
+
+}  // namespace
+
+void register_sinks(pipeline::registry& r) {
+  {
+    stage_type t;
+    t.name = "stdout";
+    t.role = stage_role::sink;
+    t.description = "Writes each event to standard output, one per line.";
+    t.options = sink_options(false);
+    t.start = start_line_sink<true>;
+    r.add(std::move(t));
+  }
+  {
+    stage_type t;
+    t.name = "file";
+    t.role = stage_role::sink;
+    t.description = "Writes each event to a file, one per line; whole lines only, flushed as it goes.";
+    t.options = sink_options(true);
+    t.start = start_line_sink<false>;
+    r.add(std::move(t));
+  }
+  {
+    stage_type t;
+    t.name = "null";
+    t.role = stage_role::sink;
+    t.description = "Discards every event (and counts them).";
+    t.start = start_json_stage<null_sink>;
+    r.add(std::move(t));
+  }
+}
+
+}  // namespace sluice::stages
