@@ -28,18 +28,16 @@ class line_reader {
     for (;;) {
       const auto nl = buffer_.find('\n', scanned_);
       if (nl != std::string::npos) {
-        out.assign(buffer_, 0, nl);
-        buffer_.erase(0, nl + 1);
-        scanned_ = 0;
+        out.assign(buffer_, start_, nl - start_);
+        start_ = scanned_ = nl + 1;
         if (!out.empty() && out.back() == '\r') out.pop_back();
         return result::line;
       }
       scanned_ = buffer_.size();
       if (eof_) {
-        if (buffer_.empty()) return result::end;
-        out.swap(buffer_);
-        buffer_.clear();
-        scanned_ = 0;
+        if (start_ == buffer_.size()) return result::end;
+        out.assign(buffer_, start_, std::string::npos);
+        start_ = scanned_ = buffer_.size();
         return result::line;
       }
       if (wait_ms >= 0) {
@@ -48,6 +46,10 @@ class line_reader {
         if (r == 0) return result::timeout;
         if (r < 0 && errno != EINTR) return fail();
       }
+      // Drop what was consumed before reading more: one move per chunk, not one per line.
+      buffer_.erase(0, start_);
+      scanned_ -= start_;
+      start_ = 0;
       char chunk[65536];
       const ssize_t n = ::read(fd_, chunk, sizeof chunk);
       if (n < 0) {
@@ -70,7 +72,8 @@ class line_reader {
   bool owns_;
   bool eof_ = false;
   std::string buffer_;
-  std::size_t scanned_ = 0;
+  std::size_t start_ = 0;    // where the next line begins in buffer_
+  std::size_t scanned_ = 0;  // buffer_ has no '\n' between start_ and here
   std::string error_;
 };
 
