@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <sluice/pipeline/registry.hpp>
 #include <sluice/stage.hpp>
@@ -62,6 +63,18 @@ inline option_spec opt(std::string name, option_type t, std::string description,
   s.required = required;
   s.default_value = std::move(def);
   return s;
+}
+
+/// A stage type from its parts (the `check` is set separately where there is one).
+inline stage_type describe(std::string name, stage_role role, std::string description, std::vector<option_spec> options,
+                           decltype(stage_type::start) start) {
+  stage_type t;
+  t.name = std::move(name);
+  t.role = role;
+  t.description = std::move(description);
+  t.options = std::move(options);
+  t.start = std::move(start);
+  return t;
 }
 
 void register_sources(pipeline::registry& r);

@@ -100,30 +100,19 @@ pid start_line_sink(pipeline::spawner& where, const json& o, stage_instance inst
 
 void register_sinks(pipeline::registry& r) {
   {
-    stage_type t;
-    t.name = "stdout";
-    t.role = stage_role::sink;
-    t.description = "Writes each event to standard output, one per line.";
-    t.options = sink_options(false);
-    t.start = start_line_sink<true>;
-    r.add(std::move(t));
+    r.add(describe("stdout", stage_role::sink,
+                    "Writes each event to standard output, one per line.",
+                    sink_options(false), start_line_sink<true>));
   }
   {
-    stage_type t;
-    t.name = "file";
-    t.role = stage_role::sink;
-    t.description = "Writes each event to a file, one per line; whole lines only, flushed as it goes.";
-    t.options = sink_options(true);
-    t.start = start_line_sink<false>;
-    r.add(std::move(t));
+    r.add(describe("file", stage_role::sink,
+                    "Writes each event to a file, one per line; whole lines only, flushed as it goes.",
+                    sink_options(true), start_line_sink<false>));
   }
   {
-    stage_type t;
-    t.name = "null";
-    t.role = stage_role::sink;
-    t.description = "Discards every event (and counts them).";
-    t.start = start_json_stage<null_sink>;
-    r.add(std::move(t));
+    r.add(describe("null", stage_role::sink,
+                    "Discards every event (and counts them).",
+                    {}, start_json_stage<null_sink>));
   }
 }
 

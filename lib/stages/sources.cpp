@@ -199,7 +199,6 @@ class line_source final : public producer<json> {
   std::uint64_t line_no_ = 0;
 };
 
-
 std::vector<option_spec> line_options(bool with_path) {
   std::vector<option_spec> o;
   if (with_path) o.push_back(opt("path", option_type::string, "the file to read", true));
@@ -212,77 +211,51 @@ std::vector<option_spec> line_options(bool with_path) {
   return o;
 }
 
+template <bool FromStdin>
+pid start_line_source(pipeline::spawner& where, const json& o, stage_instance instance) {
+  instance.engine.spawn.dedicated_thread = true;  // reads block
+  auto s = std::make_unique<line_source>(o, instance, FromStdin);
+  return start(where, std::move(s), std::move(instance.engine));
+}
+
 }  // namespace
 
 void register_sources(pipeline::registry& r) {
   {
-    stage_type t;
-    t.name = "range";
-    t.role = stage_role::source;
-    t.description = "Integers from `from` to `to` (inclusive) by `step`; endless without `to`.";
-    t.options = {opt("from", option_type::integer, "first number", false, 0),
+    auto t = describe("range", stage_role::source,
+                    "Integers from `from` to `to` (inclusive) by `step`; endless without `to`.",
+                    {opt("from", option_type::integer, "first number", false, 0),
                  opt("to", option_type::integer, "last number (inclusive); absent: endless"),
-                 opt("step", option_type::integer, "increment (not 0; negative counts down)", false, 1)};
+                 opt("step", option_type::integer, "increment (not 0; negative counts down)", false, 1)}, start_json_stage<range_source>);
     t.check = [](const json& o) {
       std::vector<pipeline::option_problem> p;
       if (o.contains("step") && o["step"] == 0) p.push_back({"step", "step is 0", "a non-zero integer"});
       return p;
     };
-    t.start = start_json_stage<range_source>;
     r.add(std::move(t));
   }
   {
-    stage_type t;
-    t.name = "generate";
-    t.role = stage_role::source;
-    t.description = "Emits `event` as given, `count` times (endless without), at most `rate` per second.";
     auto count = opt("count", option_type::integer, "how many events; absent: endless");
     count.minimum = 0;
     auto rate = opt("rate", option_type::number, "events per second; absent: as fast as demanded");
     rate.minimum = 0.001;
-    t.options = {opt("event", option_type::any, "the event to emit", false, json()), count, rate};
-    t.start = start_json_stage<generate_source>;
-    r.add(std::move(t));
+    r.add(describe("generate", stage_role::source,
+                    "Emits `event` as given, `count` times (endless without), at most `rate` per second.",
+                    {opt("event", option_type::any, "the event to emit", false, json()), count, rate}, start_json_stage<generate_source>));
   }
   {
-    stage_type t;
-    t.name = "tick";
-    t.role = stage_role::source;
-    t.description = "Emits {\"tick\": n} every `interval_ms`, `count` times (endless without).";
     auto interval = opt("interval_ms", option_type::integer, "milliseconds between ticks", true);
     interval.minimum = 1;
     auto count = opt("count", option_type::integer, "how many ticks; absent: endless");
     count.minimum = 0;
-    t.options = {interval, count};
-    t.start = start_json_stage<tick_source>;
-    r.add(std::move(t));
+    r.add(describe("tick", stage_role::source,
+                    "Emits {\"tick\": n} every `interval_ms`, `count` times (endless without).",
+                    {interval, count}, start_json_stage<tick_source>));
   }
-  {
-    stage_type t;
-    t.name = "file";
-    t.role = stage_role::source;
-    t.description = "Reads a file line by line (as a source; `file` is also a sink).";
-    t.options = line_options(true);
-    t.start = [](pipeline::spawner& where, const json& o, stage_instance instance) {
-      instance.engine.spawn.dedicated_thread = true;
-      auto s = std::make_unique<line_source>(o, instance, false);
-      return start(where, std::move(s), std::move(instance.engine));
-    };
-    r.add(std::move(t));
-  }
-  {
-    stage_type t;
-    t.name = "stdin";
-    t.role = stage_role::source;
-    t.description = "Reads standard input line by line.";
-    t.options = line_options(false);
-    t.start = [](pipeline::spawner& where, const json& o, stage_instance instance) {
-      instance.engine.spawn.dedicated_thread = true;
-      auto s = std::make_unique<line_source>(o, instance, true);
-      return start(where, std::move(s), std::move(instance.engine));
-    };
-    r.add(std::move(t));
-  }
+  r.add(describe("file", stage_role::source, "Reads a file line by line (as a source; `file` is also a sink).",
+                 line_options(true), start_line_source<false>));
+  r.add(describe("stdin", stage_role::source, "Reads standard input line by line.", line_options(false),
+                 start_line_source<true>));
 }
 
 }  // namespace sluice::stages

@@ -146,13 +146,11 @@ class jq_stage final : public producer_consumer<json, json> {
 
 void register_transforms(pipeline::registry& r) {
   {
-    stage_type t;
-    t.name = "jq";
-    t.role = stage_role::transform;
-    t.description = "Runs a jq program on each event; 0..n outputs each (maps, filters, flattens).";
     auto on_error = opt("on_error", option_type::string, "a jq runtime error: fail the stage, or skip that event (counted)", false, "fail");
     on_error.one_of = {"fail", "skip"};
-    t.options = {opt("filter", option_type::string, "the jq program", true), on_error};
+    auto t = describe("jq", stage_role::transform,
+                    "Runs a jq program on each event; 0..n outputs each (maps, filters, flattens).",
+                    {opt("filter", option_type::string, "the jq program", true), on_error}, start_json_stage<jq_stage>);
     t.check = [](const json& o) {
       std::vector<pipeline::option_problem> p;
       if (!o.contains("filter") || !o["filter"].is_string()) return p;
@@ -160,32 +158,23 @@ void register_transforms(pipeline::registry& r) {
       if (auto* why = std::get_if<std::string>(&compiled)) p.push_back({"filter", "jq program does not compile: " + *why, "a valid jq program"});
       return p;
     };
-    t.start = start_json_stage<jq_stage>;
     r.add(std::move(t));
   }
   {
-    stage_type t;
-    t.name = "batch";
-    t.role = stage_role::transform;
-    t.description = "Collects events into arrays of `size`; a partial array goes out after `timeout_ms` and at the end.";
     auto size = opt("size", option_type::integer, "events per array", true);
     size.minimum = 1;
     auto timeout = opt("timeout_ms", option_type::integer, "flush a partial array this long after its first event (0: only when full or at the end)", false, 0);
     timeout.minimum = 0;
-    t.options = {size, timeout};
-    t.start = start_json_stage<batch_stage>;
-    r.add(std::move(t));
+    r.add(describe("batch", stage_role::transform,
+                    "Collects events into arrays of `size`; a partial array goes out after `timeout_ms` and at the end.",
+                    {size, timeout}, start_json_stage<batch_stage>));
   }
   {
-    stage_type t;
-    t.name = "rate_limit";
-    t.role = stage_role::transform;
-    t.description = "Passes at most `per_second` events a second on, by holding demand back (never dropping).";
     auto per_second = opt("per_second", option_type::number, "events per second", true);
     per_second.minimum = 0.001;
-    t.options = {per_second};
-    t.start = start_json_stage<rate_limit_stage>;
-    r.add(std::move(t));
+    r.add(describe("rate_limit", stage_role::transform,
+                    "Passes at most `per_second` events a second on, by holding demand back (never dropping).",
+                    {per_second}, start_json_stage<rate_limit_stage>));
   }
 }
 
