@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace sluice::detail {
 
@@ -11,6 +12,16 @@ using kind = message_node::kind;
 /// The runtime whose arena the current thread is working for, if any: lets a process that wakes
 /// another spawn it into this worker's own deque (runs next here, stealable by idle workers).
 thread_local runtime_impl* tl_worker_of = nullptr;
+
+/// The process this worker runs next, after the current one (Go's runnext): the first process the
+/// running one wakes. A producer and its consumer then hand batches over on one core, in cache,
+/// instead of migrating between cores with every batch (measured: on 2 cores a pipeline ran up to
+/// 1.7x slower when every wake went to the stealable deque). Further wakes still go to the deque,
+/// where idle workers steal them, so independent work spreads out.
+thread_local detail::process* tl_run_next = nullptr;
+
+/// How many processes one task may run through run-next before the rest go back to the queue.
+constexpr int run_next_chain = 64;
 
 unsigned pick_threads(unsigned requested) {
   if (requested != 0) return requested;
@@ -81,7 +92,11 @@ void runtime_impl::schedule(process* p) {
   if (p->dedicated()) {
     p->wake_dedicated();
   } else if (tl_worker_of == this) {
-    group_.run([this, p] { run_task(p); });
+    if (tl_run_next != nullptr) {
+      process* older = tl_run_next;
+      group_.run([this, older] { run_task(older); });
+    }
+    tl_run_next = p;
   } else {
     arena_.enqueue(group_.defer([this, p] { run_task(p); }));
   }
@@ -91,9 +106,19 @@ void runtime_impl::yield(process* p) { arena_.enqueue(group_.defer([this, p] { r
 
 void runtime_impl::run_task(process* p) {
   runtime_impl* const outer = tl_worker_of;
+  process* const outer_next = tl_run_next;
   tl_worker_of = this;
-  if (p->run(budget_) == run_result::yielded) yield(p);
+  tl_run_next = nullptr;
+  for (int chain = 0; p != nullptr; ++chain) {
+    if (p->run(budget_) == run_result::yielded) yield(p);
+    p = std::exchange(tl_run_next, nullptr);
+    if (p != nullptr && chain == run_next_chain) {  // let the queue have its turn
+      group_.run([this, p] { run_task(p); });
+      break;
+    }
+  }
   tl_worker_of = outer;
+  tl_run_next = outer_next;
 }
 
 void runtime_impl::start_dedicated(process* p) {
