@@ -2,6 +2,7 @@
 // file of scenarios.
 #include "process_scenarios.hpp"
 #include "scenario.hpp"
+#include "stage_scenarios.hpp"
 
 #include <iterator>
 
@@ -16,6 +17,7 @@ void append(std::vector<scenario>& to, std::vector<scenario> more) {
 std::vector<scenario> all_scenarios() {
   std::vector<scenario> all;
   append(all, process_scenarios());
+  append(all, stage_scenarios());
   return all;
 }
 
