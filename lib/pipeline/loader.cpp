@@ -101,7 +101,7 @@ class checker {
   }
 
   std::vector<diagnostic> take() { return std::move(diagnostics_); }
-  [[nodiscard]] bool clean() const noexcept { return diagnostics_.empty(); }
+  [[nodiscard]] std::size_t count() const noexcept { return diagnostics_.size(); }
 
  private:
   const json_document& doc_;
@@ -139,7 +139,7 @@ class loader {
     for (auto& [name, body] : stages.items()) {
       if (auto s = stage(name, body)) spec.stages.push_back(std::move(*s));
     }
-    if (check_.clean()) cross_checks(spec);
+    cross_checks(spec);  // over the stages that parsed: their problems are independent of the rest
     return finish(std::move(spec));
   }
 
@@ -229,6 +229,7 @@ class loader {
   }
 
   json options(const stage_type& type, const ojson& given, const std::string& ptr, bool present) {
+    const std::size_t problems_before = check_.count();
     json out = json::object();
     if (!given.is_object()) {
       check_.at_value(ptr, std::string("got ") + json_type_name(given), "an object");
@@ -266,7 +267,7 @@ class loader {
       }
       out[o.name] = to_plain(v);
     }
-    if (type.check && check_.clean()) {
+    if (type.check && check_.count() == problems_before) {
       for (auto& p : type.check(out)) {
         check_.at_value(p.option.empty() ? ptr : ptr + "/" + escape_pointer_segment(p.option), p.problem, p.expected);
       }
@@ -301,6 +302,7 @@ class loader {
       s.stage = entry.get<std::string>();
     } else if (entry.is_object()) {
       check_.known_keys(entry, ptr, {"stage", "max_demand", "min_demand", "cancel", "partition"}, "subscription key");
+      const std::size_t entry_problems = check_.count();
       if (!entry.contains("stage") || !entry["stage"].is_string()) {
         check_.at_value(ptr, "missing \"stage\"", "the producer's name");
         return std::nullopt;
@@ -313,7 +315,7 @@ class loader {
       if (entry.contains("min_demand")) {
         if (auto n = check_.integer(entry["min_demand"], ptr + "/min_demand", 0)) s.options.min_demand = static_cast<std::size_t>(*n);
       }
-      if (auto bad = s.options.validate(); bad && check_.clean()) check_.at_value(ptr + (entry.contains("min_demand") ? "/min_demand" : ""), *bad, "min_demand below max_demand");
+      if (auto bad = s.options.validate(); bad && check_.count() == entry_problems) check_.at_value(ptr + (entry.contains("min_demand") ? "/min_demand" : ""), *bad, "min_demand below max_demand");
       if (entry.contains("cancel")) {
         if (auto c = check_.choice(entry["cancel"], ptr + "/cancel", {"permanent", "transient", "temporary"})) {
           s.options.cancel = *c == "permanent" ? cancel_mode::permanent : *c == "transient" ? cancel_mode::transient : cancel_mode::temporary;

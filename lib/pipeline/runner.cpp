@@ -82,6 +82,7 @@ struct running_pipeline::state {
   std::vector<pid> sources;
   std::size_t alive = 0;
   bool wiring = true;  // exits are counted only once every instance is known
+  std::optional<std::string> wiring_failed;  // why wiring stopped: everything was killed
   std::optional<run_outcome> outcome;
   run_outcome pending;  // the first failure, while others still exit
   pid watcher;
@@ -94,7 +95,9 @@ struct running_pipeline::state {
     const std::string name = it->second;
     names.erase(it);
     --alive;
-    if (!reason.is_normal() && pending.ok) {
+    // Once wiring failed, `killed` is our doing; the first other abnormal exit is the real cause.
+    const bool ours = wiring_failed && reason == exit_reason::killed();
+    if (!reason.is_normal() && !ours && pending.ok) {
       pending.ok = false;
       pending.failed_stage = name;
       pending.reason = reason;
@@ -106,6 +109,10 @@ struct running_pipeline::state {
   void finish_if_done() {
     if (wiring || alive != 0 || outcome) return;
     outcome = pending;
+    if (outcome->ok && wiring_failed) {
+      outcome->ok = false;
+      outcome->reason = exit_reason::error(*wiring_failed);
+    }
     outcome->wall = std::chrono::steady_clock::now() - started;
     ended.notify_all();
   }
@@ -156,6 +163,7 @@ running_pipeline::running_pipeline(runtime& rt, const pipeline_spec& spec) : sta
       instance.engine.buffer_keep = s.buffer_keep;
       instance.engine.dispatcher = make_dispatcher(s.dispatcher);
       instance.engine.counters = counters;
+      instance.stats = counters;
       instance.engine.exit_after_last_producer = true;
       if (s.role == stage_role::source) instance.engine.demand = demand_mode::accumulate;
       auto boxed = std::make_shared<stage_instance>(std::move(instance));
@@ -170,6 +178,7 @@ running_pipeline::running_pipeline(runtime& rt, const pipeline_spec& spec) : sta
   }
 
   // Wire: every copy of a consumer subscribes to every copy of each of its producers.
+  std::optional<std::pair<std::string, std::string>> wiring_error;
   for (const stage_spec& s : spec.stages) {
     const auto& consumers = instances[s.name];
     for (std::size_t copy = 0; copy < consumers.size(); ++copy) {
@@ -180,8 +189,11 @@ running_pipeline::running_pipeline(runtime& rt, const pipeline_spec& spec) : sta
           opts.partition = partition_id{copy};  // one copy per partition
         }
         for (pid p : instances[sub.stage]) {
+          if (wiring_error) break;
           auto r = subscribe(rt, consumers[copy], p, opts, wiring_timeout);
-          if (!r) fail(s.name, "could not subscribe to \"" + sub.stage + "\": " + r.error.to_string());
+          // Usually a stage that died in its first instant (a file that cannot be opened): its own
+          // exit reason, which the watcher has or will have, is the one to report.
+          if (!r) wiring_error = std::make_pair(s.name, "could not subscribe to \"" + sub.stage + "\": " + r.error.to_string());
         }
       }
     }
@@ -192,6 +204,12 @@ running_pipeline::running_pipeline(runtime& rt, const pipeline_spec& spec) : sta
     st->wiring = false;
     st->started = std::chrono::steady_clock::now();
     sources = st->sources;
+    if (wiring_error) {
+      st->wiring_failed = wiring_error->second;
+      st->pending.failed_stage = st->pending.ok ? wiring_error->first : st->pending.failed_stage;
+      for (auto& [p, n] : st->names) rt.exit(p, exit_reason::kill());
+      sources.clear();
+    }
     st->finish_if_done();
   }
   for (pid p : sources) demand(rt, p, demand_mode::forward);
