@@ -1,0 +1,186 @@
+// tests/integration/bad_pipelines.hpp: pipelines with one configuration problem each, and the
+// diagnostic each must give (`file:line:col: /pointer: message`, exit code 2).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli_support.hpp"
+
+namespace sluice::testing {
+
+/// A pipeline with one problem, and the diagnostic it must give.
+struct bad_pipeline {
+  const char* name;
+  std::string text;
+  std::string pointer;   ///< the JSON pointer the diagnostic names
+  std::string position;  ///< its "line:col"
+  std::string message;   ///< text the diagnostic contains after `pointer: `
+};
+
+// A valid two-stage pipeline, for reference: each bad one below changes one thing in it.
+//   {"version": 1, "stages": {"numbers": {"type": "range", "options": {"to": 10}},
+//                             "out": {"type": "null", "subscribe_to": "numbers"}}}
+inline std::vector<bad_pipeline> bad_pipelines() {
+  std::vector<bad_pipeline> cases;
+  auto add = [&](const char* name, std::string text, std::string pointer, std::string position, std::string message) {
+    cases.push_back({name, std::move(text), std::move(pointer), std::move(position), std::move(message)});
+  };
+  std::string t;
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10},},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("malformed JSON", t, "/stages/numbers", position_of(t, ",}"), "trailing comma before '}'");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10, "to": 20}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("duplicate key", t, "/stages/numbers/options", position_of(t, "\"to\": 20"),
+      "duplicate key \"to\", first at " + position_of(t, "\"to\": 10"));
+
+  t = R"({
+  "version": 2,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("unknown version", t, "/version", position_of(t, "\"version\": ", "2"), "unknown version 2");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "rnage", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("unknown stage type", t, "/stages/numbers/type", position_of(t, "\"rnage\""),
+      "unknown stage type \"rnage\" (did you mean \"range\"?");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"too": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("unknown option", t, "/stages/numbers/options/too", position_of(t, "\"too\""),
+      "unknown option \"too\" for \"range\" (one of: from, to, step)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": "ten"}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("ill-typed option", t, "/stages/numbers/options/to", position_of(t, "\"ten\""), "got a string (an integer)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": ["numbers", "nowhere"]}
+  }
+})";
+  add("missing producer", t, "/stages/out/subscribe_to/1", position_of(t, "\"nowhere\""), "no stage named \"nowhere\"");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "echo": {"type": "jq", "options": {"filter": "."}, "subscribe_to": ["numbers", "echo"]},
+    "out": {"type": "null", "subscribe_to": "echo"}
+  }
+})";
+  add("self-reference", t, "/stages/echo/subscribe_to/1", position_of(t, "[\"numbers\", ", "\"echo\""),
+      "a stage cannot subscribe to itself");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "left": {"type": "jq", "options": {"filter": "."}, "subscribe_to": ["numbers", "right"]},
+    "right": {"type": "jq", "options": {"filter": "."}, "subscribe_to": "left"},
+    "out": {"type": "null", "subscribe_to": "right"}
+  }
+})";
+  add("cycle", t, "/stages/right/subscribe_to", position_of(t, "\"right\": {", "\"left\""),
+      "subscription cycle: left -> right -> left");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers"},
+    "orphan": {"type": "null"}
+  }
+})";
+  add("consumer with no producer", t, "/stages/orphan", position_of(t, "\"orphan\": ", "{"), "a sink with no producer");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "spare": {"type": "range", "options": {"to": 5}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("producer with no consumer", t, "/stages/spare", position_of(t, "\"spare\": ", "{"),
+      "a source with no consumer: nothing subscribes to \"spare\"");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": [{"stage": "numbers", "max_demand": 10, "min_demand": 10}]}
+  }
+})";
+  add("min_demand >= max_demand", t, "/stages/out/subscribe_to/0/min_demand", position_of(t, "\"min_demand\": ", "10"),
+      "min_demand");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "dispatcher": {"type": "partition", "partitions": 2}},
+    "even": {"type": "null", "subscribe_to": {"stage": "numbers", "partition": 0}},
+    "odd": {"type": "null", "subscribe_to": {"stage": "numbers", "partition": 2}}
+  }
+})";
+  add("partition that does not exist", t, "/stages/odd/subscribe_to/partition", position_of(t, "\"odd\": ", "2"),
+      "no partition 2 in \"numbers\" (a partition from 0 to 1)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "echo": {"type": "jq", "options": {"filter": "select(. >"}, "subscribe_to": "numbers"},
+    "out": {"type": "null", "subscribe_to": "echo"}
+  }
+})";
+  add("jq program that does not compile", t, "/stages/echo/options/filter", position_of(t, "\"select"),
+      "jq program does not compile");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "file", "options": {"path": "${SLUICE_TEST_UNSET}/out.jsonl"}, "subscribe_to": "numbers"}
+  }
+})";
+  add("unset environment variable", t, "/stages/out/options/path", position_of(t, "\"${"),
+      "environment variable SLUICE_TEST_UNSET is not set");
+  return cases;
+}
+
+}  // namespace sluice::testing

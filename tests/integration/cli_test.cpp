@@ -1,0 +1,642 @@
+// Integration tests: the real `sluice` binary, driven as a user drives it. Every example pipeline,
+// every configuration error (exit code, file:line:col and JSON pointer), --set and ${ENV},
+// runtime failures, draining on SIGINT/SIGTERM, a throwing plugin stage, the inspection commands,
+// and the resources a running pipeline uses.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bad_pipelines.hpp"
+#include "cli_support.hpp"
+#include "example_checks.hpp"
+
+using namespace sluice::testing;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Everything sluice printed, for failure messages.
+std::string describe(const run_result& r) {
+  return r.status.to_string() + (r.timed_out ? " (killed by the watchdog)" : "") + "\n--- stdout\n" +
+         r.out.substr(0, 4000) + "\n--- stderr\n" + r.err.substr(0, 4000);
+}
+
+/// The diagnostic line for `pointer` at `position` in `file`, or "".
+std::string diagnostic_line(const std::string& err, const fs::path& file, const std::string& position,
+                            const std::string& pointer) {
+  return line_starting(err, file.string() + ":" + position + ": " + pointer + ": ");
+}
+
+/// A plugin stage's pipeline: numbers through `explode`, which throws on the tenth.
+constexpr const char* exploding_pipeline = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 100}},
+    "boom": {"type": "explode", "options": {"at": 10, "message": "the tenth event is one too many"},
+             "subscribe_to": "numbers"},
+    "out": {"type": "null", "subscribe_to": "boom"}
+  }
+})";
+
+/// Doubles `n` of each JSON line on standard input, printing the results.
+constexpr const char* stdin_pipeline = R"({
+  "version": 1,
+  "stages": {
+    "in": {"type": "stdin", "options": {"format": "jsonl"}},
+    "double": {"type": "jq", "options": {"filter": ".n * 2"}, "subscribe_to": "in"},
+    "print": {"type": "stdout", "subscribe_to": "double"}
+  }
+})";
+
+/// The stats line's buffered count for `stage` in the last `--stats` line of `err`, if any.
+std::optional<std::uint64_t> last_buffered(const std::string& err, const std::string& stage) {
+  std::optional<std::uint64_t> found;
+  const std::regex pattern(" " + stage + R"( \d+/s demand \d+ buffered (\d+))");
+  for (auto& line : lines_of(err)) {
+    std::smatch m;
+    if (line.rfind("stats:", 0) == 0 && std::regex_search(line, m, pattern)) found = std::stoull(m[1].str());
+  }
+  return found;
+}
+
+bool has_stats_line(const std::string& err) { return !line_starting(err, "stats:").empty(); }
+
+/// Runs `pipeline` (endless) until its output file has something, sends `sig`, and checks the
+/// drain: exit 0, every line whole, as many lines as the sink took in. Returns the lines.
+std::vector<json> interrupt_and_drain(const temp_dir& dir, const std::string& pipeline, int sig) {
+  const auto file = dir.write("endless.json", pipeline);
+  const auto output = dir / "endless.jsonl";
+  auto child = start_sluice(dir, {{"run", file.string()}, child_env({{"OUT_DIR", dir.path().string()}})});
+  const bool started = child.await([&] { return fs::exists(output) && fs::file_size(output) > 0; },
+                                   test_clock::now() + watchdog);
+  INFO("stderr: ", child.err());
+  REQUIRE(started);
+  child.signal(sig);
+  const auto status = child.wait_or_kill(watchdog);
+  const std::string err = child.err();
+  INFO("status: ", status.to_string(), "\nstderr: ", err);
+  CHECK_FALSE(child.timed_out());
+  CHECK(status.exited);
+  CHECK(status.code == 0);
+  CHECK(contains(err, "draining"));
+  auto values = whole_jsonl(read_file(output));
+  CHECK(!values.empty());
+  CHECK(parse_summary(err)["out"].in == values.size());
+  return values;
+}
+
+}  // namespace
+
+TEST_SUITE("cli") {
+
+// --- the example pipelines ---------------------------------------------------------------------
+
+TEST_CASE("every example pipeline passes `sluice check`") {
+  temp_dir dir;
+  const auto files = example_pipelines();
+  CHECK(files.size() >= 5);
+  for (const auto& file : files) {
+    const auto r = run_sluice(dir, {{"check", file.string()}});
+    INFO(file.filename().string(), ": ", describe(r));
+    CHECK(r.code() == 0);
+    CHECK(contains(r.out, ": ok ("));
+  }
+}
+
+TEST_CASE("every example pipeline runs to its end and writes what it should") {
+  for (const auto& file : example_pipelines()) {
+    temp_dir dir;
+    const auto env = child_env({{"OUT_DIR", dir.path().string()}, {"OUT", (dir / "evens.jsonl").string()}});
+    const auto r = run_sluice(dir, {{"run", file.string()}, env});
+    INFO(file.filename().string(), ": ", describe(r));
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.code() == 0);
+    CHECK(parse_summary(r.err).wall_seconds.has_value());
+    const auto check = content_checks().find(file.filename().string());
+    if (check == content_checks().end()) {
+      FAIL_CHECK("no content check for pipelines/" << file.filename().string() << ": add one to example_checks.hpp");
+      continue;
+    }
+    check->second(dir, r);
+  }
+}
+
+// --- configuration errors ------------------------------------------------------------------------
+
+TEST_CASE("each configuration error exits 2 and names file:line:col and the JSON pointer") {
+  temp_dir dir;
+  for (const auto& c : bad_pipelines()) {
+    const auto file = dir.write("bad.json", c.text);
+    for (const char* command : {"check", "run"}) {
+      const auto r = run_sluice(dir, {{command, file.string()}});
+      INFO(std::string(c.name), " (sluice ", std::string(command), ")\nexpected: ", file.string(), ":", c.position,
+           ": ", c.pointer, ": ", c.message, "\n", describe(r));
+      CHECK(r.code() == 2);
+      const std::string line = diagnostic_line(r.err, file, c.position, c.pointer);
+      CHECK_MESSAGE(!line.empty(), "no diagnostic at that place");
+      CHECK(contains(line, c.message));
+      CHECK(contains(r.err, "sluice: " + file.string() + ": 1 problem\n"));
+    }
+  }
+}
+
+TEST_CASE("a file with several problems gets every one of them reported in one run") {
+  temp_dir dir;
+  const std::string text = R"({
+  "version": 3,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": "ten", "stpe": 2}},
+    "typo": {"type": "rnage"},
+    "echo": {"type": "jq", "options": {"filter": "select(. >"}, "subscribe_to": "numbers"},
+    "tidy": {"type": "jq", "options": {"filter": "."},
+             "subscribe_to": [{"stage": "echo", "max_demand": 5, "min_demand": 5}, "tidy", "ghost"]},
+    "out": {"type": "null", "subscribe_to": ["tidy", "typo"]}
+  }
+})";
+  const auto file = dir.write("many.json", text);
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {position_of(text, "\"version\": ", "3"), "/version"},
+      {position_of(text, "\"ten\""), "/stages/numbers/options/to"},
+      {position_of(text, "\"stpe\""), "/stages/numbers/options/stpe"},
+      {position_of(text, "\"rnage\""), "/stages/typo/type"},
+      {position_of(text, "\"select"), "/stages/echo/options/filter"},
+      {position_of(text, "\"min_demand\": ", "5"), "/stages/tidy/subscribe_to/0/min_demand"},
+      {position_of(text, "\"min_demand\": 5}, ", "\"tidy\""), "/stages/tidy/subscribe_to/1"},
+      {position_of(text, "\"ghost\""), "/stages/tidy/subscribe_to/2"},
+  };
+  const auto r = run_sluice(dir, {{"check", file.string()}});
+  INFO(describe(r));
+  CHECK(r.code() == 2);
+  for (auto& [position, pointer] : expected) {
+    CHECK_MESSAGE(!diagnostic_line(r.err, file, position, pointer).empty(), "missing: ", position, ": ", pointer);
+  }
+  CHECK(contains(r.err, "sluice: " + file.string() + ": " + std::to_string(expected.size()) + " problems\n"));
+}
+
+TEST_CASE("problems between stages are reported together with problems inside a stage") {
+  temp_dir dir;
+  const std::string text = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "dispatcher": {"type": "partition", "partitions": 2}},
+    "left": {"type": "jq", "options": {"filter": "."}, "subscribe_to": [{"stage": "numbers", "partition": 0}, "right"]},
+    "right": {"type": "jq", "options": {"filter": "."}, "subscribe_to": "left"},
+    "odd": {"type": "null", "subscribe_to": {"stage": "numbers", "partition": 7}},
+    "out": {"type": "file", "options": {"path": 42}, "subscribe_to": "right"}
+  }
+})";
+  const auto file = dir.write("mixed.json", text);
+  const auto r = run_sluice(dir, {{"check", file.string()}});
+  INFO(describe(r));
+  CHECK(r.code() == 2);
+  CHECK(!diagnostic_line(r.err, file, position_of(text, "\"path\": ", "42"), "/stages/out/options/path").empty());
+  CHECK(!diagnostic_line(r.err, file, position_of(text, "\"right\": {", "\"left\""), "/stages/right/subscribe_to").empty());
+  CHECK(!diagnostic_line(r.err, file, position_of(text, "\"partition\": ", "7"), "/stages/odd/subscribe_to/partition").empty());
+  CHECK(contains(r.err, ": 3 problems\n"));
+}
+
+TEST_CASE("a missing pipeline file exits 2 naming the file") {
+  temp_dir dir;
+  const auto file = dir / "absent.json";
+  for (const char* command : {"check", "run", "graph"}) {
+    const auto r = run_sluice(dir, {{command, file.string()}});
+    INFO(std::string(command), ": ", describe(r));
+    CHECK(r.code() == 2);
+    CHECK(contains(r.err, file.string() + ": cannot read: "));
+  }
+}
+
+TEST_CASE("usage errors exit 2") {
+  temp_dir dir;
+  const auto hello = (pipelines_dir() / "hello.json").string();
+  const std::vector<std::vector<std::string>> cases{
+      {"frobnicate"},
+      {"run"},
+      {"run", hello, "--bogus"},
+      {"run", hello, "--set"},
+      {"check", hello, "extra.json"},
+      {"graph", hello, "--format", "svg"},
+      {"run", hello, "--threads", "many"},
+      {"stages", "--plugin", (dir / "no_such_plugin.so").string()},
+  };
+  for (auto& args : cases) {
+    const auto r = run_sluice(dir, {args});
+    INFO(args[0], " ", (args.size() > 1 ? args.back() : ""), ": ", describe(r));
+    CHECK(r.code() == 2);
+    CHECK(!r.err.empty());
+  }
+}
+
+// --- --set and ${ENV} ------------------------------------------------------------------------------
+
+TEST_CASE("--set overrides options, by dotted path or by JSON pointer") {
+  temp_dir dir;
+  const auto hello = (pipelines_dir() / "hello.json").string();
+  const auto custom = dir / "custom.jsonl";
+  const auto env = child_env({{"OUT", (dir / "from_env.jsonl").string()}});
+  auto r = run_sluice(dir, {{"run", hello, "--set", "stages.out.options.path=" + custom.string(), "--set",
+                             "/stages/numbers/options/to=20"},
+                            env});
+  INFO(describe(r));
+  CHECK(r.code() == 0);
+  CHECK(whole_jsonl(read_file(custom)) == std::vector<json>{2, 4, 6, 8, 10, 12, 14, 16, 18, 20});
+  CHECK_FALSE(fs::exists(dir / "from_env.jsonl"));
+
+  // An override that cannot apply is a configuration error, located at --set.
+  r = run_sluice(dir, {{"check", hello, "--set", "stages.numbers.type.x=1"}, env});
+  CHECK(r.code() == 2);
+  CHECK(contains(r.err, "--set"));
+}
+
+TEST_CASE("${VAR:-default} takes the variable when it is set and the default otherwise") {
+  temp_dir dir;
+  const auto hello = (pipelines_dir() / "hello.json").string();
+  const std::vector<std::string> args{"run", hello, "--set", "stages.numbers.options.to=10"};
+
+  auto r = run_sluice(dir, {args, child_env({{"OUT", (dir / "chosen.jsonl").string()}})});
+  INFO(describe(r));
+  CHECK(r.code() == 0);
+  CHECK(whole_jsonl(read_file(dir / "chosen.jsonl")) == std::vector<json>{2, 4, 6, 8, 10});
+  CHECK_FALSE(fs::exists(dir / "evens.jsonl"));
+
+  r = run_sluice(dir, {args, child_env()});  // OUT unset: the default, relative to the working dir
+  CHECK(r.code() == 0);
+  CHECK(whole_jsonl(read_file(dir / "evens.jsonl")) == std::vector<json>{2, 4, 6, 8, 10});
+
+  fs::remove(dir / "evens.jsonl");
+  r = run_sluice(dir, {args, child_env({{"OUT", ""}})});  // empty counts as unset, as in the shell
+  CHECK(r.code() == 0);
+  CHECK(whole_jsonl(read_file(dir / "evens.jsonl")) == std::vector<json>{2, 4, 6, 8, 10});
+}
+
+// --- runtime failures ------------------------------------------------------------------------------
+
+TEST_CASE("a missing input file fails the run with exit 1 naming the stage and the file") {
+  temp_dir dir;
+  const auto missing = dir / "nowhere";
+  const auto r = run_sluice(dir, {{"run", (pipelines_dir() / "log_filter.json").string()},
+                                  child_env({{"SLUICE_DATA", missing.string()}, {"OUT_DIR", dir.path().string()}})});
+  INFO(describe(r));
+  CHECK(r.code() == 1);
+  CHECK(contains(r.err, "stage \"log\""));
+  CHECK(contains(r.err, (missing / "app.log.jsonl").string()));
+}
+
+TEST_CASE("an output file that cannot be created fails the run with exit 1 naming the stage and the file") {
+  temp_dir dir;
+  const auto missing = dir / "no_such_dir";
+  const auto r = run_sluice(dir, {{"run", (pipelines_dir() / "log_filter.json").string()},
+                                  child_env({{"OUT_DIR", missing.string()}})});
+  INFO(describe(r));
+  CHECK(r.code() == 1);
+  CHECK(contains(r.err, "stage \"out\""));
+  CHECK(contains(r.err, (missing / "problems.jsonl").string()));
+}
+
+TEST_CASE("a bad JSON line in a jsonl source: on_error fail names file and line, skip counts it") {
+  temp_dir dir;
+  const auto log = dir.write("app.log.jsonl",
+                             "{\"ts\": \"t1\", \"level\": \"error\", \"service\": \"a\", \"msg\": \"one\"}\n"
+                             "{\"ts\": \"t2\", \"level\": \"info\", \"service\": \"a\", \"msg\": \"two\"}\n"
+                             "{\"ts\": \"t3\", \"level\": \"error\", \"service\": \n"
+                             "{\"ts\": \"t4\", \"level\": \"warn\", \"service\": \"b\", \"msg\": \"four\"}\n"
+                             "{\"ts\": \"t5\", \"level\": \"debug\", \"service\": \"b\", \"msg\": \"five\"}\n");
+  const auto env = child_env({{"SLUICE_DATA", dir.path().string()}, {"OUT_DIR", dir.path().string()}});
+  const auto pipeline = (pipelines_dir() / "log_filter.json").string();
+
+  SUBCASE("on_error: fail") {
+    const auto r = run_sluice(dir, {{"run", pipeline}, env});
+    INFO(describe(r));
+    CHECK(r.code() == 1);
+    CHECK(contains(r.err, "stage \"log\" failed"));
+    CHECK(contains(r.err, log.string() + ":3: not valid JSON"));
+  }
+  SUBCASE("on_error: skip") {
+    const auto r = run_sluice(dir, {{"run", pipeline, "--set", "stages.log.options.on_error=skip"}, env});
+    INFO(describe(r));
+    CHECK(r.code() == 0);
+    const auto s = parse_summary(r.err);
+    CHECK(s["log"].skipped == 1);
+    CHECK(s["log"].out == 4);
+    CHECK(whole_jsonl(read_file(dir / "problems.jsonl")) ==
+          std::vector<json>{{{"ts", "t1"}, {"level", "error"}, {"service", "a"}, {"msg", "one"}},
+                            {{"ts", "t4"}, {"level", "warn"}, {"service", "b"}, {"msg", "four"}}});
+  }
+}
+
+TEST_CASE("a jq runtime error: on_error fail names the stage and the error, skip counts it") {
+  temp_dir dir;
+  const auto file = dir.write("picky.json", R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"from": 1, "to": 10}},
+    "picky": {"type": "jq", "options": {"filter": "if . == 5 then error(\"five is not allowed\") else . end"},
+              "subscribe_to": "numbers"},
+    "out": {"type": "file", "options": {"path": "${OUT_DIR}/picky.jsonl"}, "subscribe_to": "picky"}
+  }
+})");
+  const auto env = child_env({{"OUT_DIR", dir.path().string()}});
+
+  SUBCASE("on_error: fail") {
+    const auto r = run_sluice(dir, {{"run", file.string()}, env});
+    INFO(describe(r));
+    CHECK(r.code() == 1);
+    CHECK(contains(r.err, "stage \"picky\" failed"));
+    CHECK(contains(r.err, "five is not allowed"));
+  }
+  SUBCASE("on_error: skip") {
+    const auto r = run_sluice(dir, {{"run", file.string(), "--set", "stages.picky.options.on_error=skip"}, env});
+    INFO(describe(r));
+    CHECK(r.code() == 0);
+    CHECK(whole_jsonl(read_file(dir / "picky.jsonl")) == std::vector<json>{1, 2, 3, 4, 6, 7, 8, 9, 10});
+    const auto s = parse_summary(r.err);
+    CHECK(s["picky"].skipped == 1);
+    CHECK(s["picky"].out == 9);
+  }
+}
+
+TEST_CASE("a C++ stage that throws fails the run with exit 1, naming the stage and the exception") {
+  temp_dir dir;
+  const auto file = dir.write("explode.json", exploding_pipeline);
+  auto r = run_sluice(dir, {{"check", file.string()}});
+  CHECK(r.code() == 2);  // without the plugin, `explode` is unknown
+  CHECK(contains(r.err, "unknown stage type \"explode\""));
+
+  r = run_sluice(dir, {{"check", file.string(), "--plugin", SLUICE_TEST_PLUGIN}});
+  CHECK(r.code() == 0);
+
+  r = run_sluice(dir, {{"run", file.string(), "--plugin", SLUICE_TEST_PLUGIN}});
+  INFO(describe(r));
+  CHECK(r.code() == 1);
+  CHECK(contains(r.err, "stage \"boom\" failed"));
+  CHECK(contains(r.err, "the tenth event is one too many"));
+}
+
+TEST_CASE("a stdin source reads standard input to its end") {
+  temp_dir dir;
+  const auto file = dir.write("stdin.json", stdin_pipeline);
+  invocation what{{"run", file.string()}};
+  what.stdin_file = dir.write("input.jsonl", "{\"n\": 1}\n{\"n\": 2}\n{\"n\": 3}");  // no final newline
+  const auto r = run_sluice(dir, what);
+  INFO(describe(r));
+  CHECK(r.code() == 0);
+  CHECK(r.out == "2\n4\n6\n");
+  CHECK(parse_summary(r.err)["print"].in == 3);
+}
+
+// --- signals ---------------------------------------------------------------------------------------
+
+TEST_CASE("SIGINT drains an endless pipeline: nothing is lost and every line is whole") {
+  temp_dir dir;
+  const auto values = interrupt_and_drain(dir, R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"from": 1}},
+    "wrap": {"type": "jq", "options": {"filter": "{n: .}"}, "subscribe_to": "numbers"},
+    "out": {"type": "file", "options": {"path": "${OUT_DIR}/endless.jsonl"}, "subscribe_to": "wrap"}
+  }
+})", SIGINT);
+  // Every number the source produced reached the file, in order, with no gap.
+  std::size_t out_of_place = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) out_of_place += values[i] == json{{"n", i + 1}} ? 0 : 1;
+  CHECK(out_of_place == 0);
+}
+
+TEST_CASE("SIGTERM drains like SIGINT") {
+  temp_dir dir;
+  const auto values = interrupt_and_drain(dir, R"({
+  "version": 1,
+  "stages": {
+    "source": {"type": "generate", "options": {"event": {"k": "v"}}},
+    "out": {"type": "file", "options": {"path": "${OUT_DIR}/endless.jsonl"}, "subscribe_to": "source"}
+  }
+})", SIGTERM);
+  CHECK(std::count(values.begin(), values.end(), json{{"k", "v"}}) == static_cast<std::ptrdiff_t>(values.size()));
+}
+
+TEST_CASE("SIGINT ends a pipeline whose stdin source is waiting for input") {
+  temp_dir dir;
+  const auto file = dir.write("stdin.json", stdin_pipeline);
+  int input[2];
+  REQUIRE(::pipe2(input, O_CLOEXEC) == 0);  // the child gets the read end as its standard input
+  invocation what{{"run", file.string()}};
+  what.stdin_fd = input[0];
+  auto child = start_sluice(dir, what);
+  ::close(input[0]);
+  const std::string line = "{\"n\": 21}\n";
+  CHECK(::write(input[1], line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  const bool printed = child.await([&] { return child.out() == "42\n"; }, test_clock::now() + watchdog);
+  INFO("stdout: ", child.out(), "\nstderr: ", child.err());
+  CHECK(printed);
+  child.signal(SIGINT);  // the input stays open: only the signal can end the run
+  const auto status = child.wait_or_kill(watchdog);
+  ::close(input[1]);
+  CHECK_FALSE(child.timed_out());
+  CHECK(status.exited);
+  CHECK(status.code == 0);
+  CHECK(parse_summary(child.err())["print"].in == 1);
+}
+
+TEST_CASE("a second SIGINT during a drain that cannot finish stops at once with exit 130") {
+  temp_dir dir;
+  // The ticks pile up in the source's buffer: the limiter asks for nothing (0.001 a second), so
+  // the drain waits for a buffer that never empties.
+  const auto file = dir.write("stuck.json", R"({
+  "version": 1,
+  "stages": {
+    "ticks": {"type": "tick", "options": {"interval_ms": 1}},
+    "slow": {"type": "rate_limit", "options": {"per_second": 0.001}, "subscribe_to": "ticks"},
+    "out": {"type": "null", "subscribe_to": "slow"}
+  }
+})");
+  auto child = start_sluice(dir, {{"run", file.string(), "--stats"}});
+  const bool buffered = child.await([&] { return last_buffered(child.err(), "ticks").value_or(0) > 0; },
+                                    test_clock::now() + watchdog);
+  INFO("stderr: ", child.err());
+  REQUIRE(buffered);
+  child.signal(SIGINT);
+  REQUIRE(child.await([&] { return contains(child.err(), "draining"); }, test_clock::now() + watchdog));
+  REQUIRE_FALSE(child.ended());
+  child.signal(SIGINT);
+  const auto status = child.wait_or_kill(watchdog);
+  INFO("status: ", status.to_string(), "\nstderr: ", child.err());
+  CHECK_FALSE(child.timed_out());
+  CHECK(status.exited);
+  CHECK(status.code == 130);
+  CHECK(contains(child.err(), "stopped at once"));
+}
+
+// --- inspection commands ---------------------------------------------------------------------------
+
+TEST_CASE("`sluice graph` prints every edge, as dot and as mermaid") {
+  temp_dir dir;
+  const auto pipeline = (pipelines_dir() / "broadcast.json").string();
+  const std::vector<std::pair<std::string, std::string>> edges{
+      {"numbers", "parity"}, {"numbers", "sevens"}, {"parity", "out"}, {"sevens", "out"}};
+
+  auto r = run_sluice(dir, {{"graph", pipeline}});
+  INFO(describe(r));
+  CHECK(r.code() == 0);
+  CHECK(r.out.rfind("digraph \"broadcast\" {", 0) == 0);
+  for (auto& [from, to] : edges) CHECK(contains(r.out, "\"" + from + "\" -> \"" + to + "\";"));
+
+  r = run_sluice(dir, {{"graph", pipeline, "--format", "mermaid"}});
+  CHECK(r.code() == 0);
+  CHECK(r.out.rfind("flowchart LR\n", 0) == 0);
+  for (auto& [from, to] : edges) CHECK(contains(r.out, from + " --> " + to + "\n"));
+
+  r = run_sluice(dir, {{"graph", (pipelines_dir() / "partitioned.json").string(), "--format", "dot"}});
+  CHECK(r.code() == 0);
+  CHECK(contains(r.out, "\"numbers\" -> \"square\";"));
+  CHECK(contains(r.out, "square (jq x4)"));
+}
+
+TEST_CASE("`sluice stages --json` lists every built-in stage type with its options") {
+  temp_dir dir;
+  const auto r = run_sluice(dir, {{"stages", "--json"}});
+  INFO(describe(r));
+  REQUIRE(r.code() == 0);
+  const json all = json::parse(r.out, nullptr, false);
+  REQUIRE(all.is_array());
+  std::set<std::pair<std::string, std::string>> listed;
+  for (auto& t : all) {
+    listed.emplace(t.value("type", ""), t.value("role", ""));
+    CHECK(t["options"].contains("properties"));
+  }
+  for (auto [type, role] : std::vector<std::pair<std::string, std::string>>{
+           {"range", "source"}, {"generate", "source"}, {"tick", "source"}, {"file", "source"},
+           {"stdin", "source"}, {"jq", "transform"}, {"batch", "transform"}, {"rate_limit", "transform"},
+           {"stdout", "sink"}, {"file", "sink"}, {"null", "sink"}}) {
+    CHECK_MESSAGE(listed.count({type, role}) == 1, type, " (", role, ")");
+  }
+
+  const auto text = run_sluice(dir, {{"stages"}});
+  CHECK(text.code() == 0);
+  CHECK(contains(text.out, "rate_limit (transform)"));
+}
+
+TEST_CASE("`sluice stages --plugin` lists the plugin's stage types") {
+  temp_dir dir;
+  auto r = run_sluice(dir, {{"stages", "--plugin", SLUICE_TEST_PLUGIN}});
+  INFO(describe(r));
+  CHECK(r.code() == 0);
+  CHECK(contains(r.out, "explode (transform)"));
+  CHECK(contains(r.out, "range (source)"));
+
+  r = run_sluice(dir, {{"stages", "--json", "--plugin", SLUICE_TEST_PLUGIN}});
+  CHECK(r.code() == 0);
+  const json all = json::parse(r.out, nullptr, false);
+  REQUIRE(all.is_array());
+  CHECK(std::count_if(all.begin(), all.end(), [](const json& t) { return t.value("type", "") == "explode"; }) == 1);
+}
+
+TEST_CASE("`sluice schema` is JSON Schema with a branch for every stage type") {
+  temp_dir dir;
+  for (bool with_plugin : {false, true}) {
+    std::vector<std::string> args{"schema"};
+    if (with_plugin) args.insert(args.end(), {"--plugin", SLUICE_TEST_PLUGIN});
+    const auto r = run_sluice(dir, {args});
+    INFO(describe(r));
+    REQUIRE(r.code() == 0);
+    const json schema = json::parse(r.out, nullptr, false);
+    REQUIRE(schema.is_object());
+    CHECK(schema.contains("$schema"));
+    CHECK(schema["required"] == json{"version", "stages"});
+    std::set<std::string> types;
+    for (auto& branch : schema["properties"]["stages"]["additionalProperties"]["allOf"][0]["anyOf"]) {
+      types.insert(branch["properties"]["type"]["const"].get<std::string>());
+    }
+    std::set<std::string> expected{"batch", "file", "generate", "jq", "null", "range", "rate_limit", "stdin", "stdout", "tick"};
+    if (with_plugin) expected.insert("explode");
+    CHECK(types == expected);
+  }
+}
+
+// --- resources (registered as their own serial meson test: they measure wall time) ----------------
+
+TEST_CASE("memory stays bounded and CPU low with an endless source and a slow sink") {
+  temp_dir dir;
+  const double per_second = 1000;
+  const auto file = dir.write("slow_sink.json", R"({
+  "version": 1,
+  "stages": {
+    "source": {"type": "generate", "options": {"event": {"payload": "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz"}}},
+    "slow": {"type": "rate_limit", "options": {"per_second": 1000}, "subscribe_to": "source"},
+    "out": {"type": "file", "options": {"path": "${OUT_DIR}/slow.jsonl"}, "subscribe_to": "slow"}
+  }
+})");
+  auto child = start_sluice(dir, {{"run", file.string(), "--stats"}, child_env({{"OUT_DIR", dir.path().string()}})});
+  // Measure once it is up and running (its first stats line), over a fixed window of wall time.
+  REQUIRE(child.await([&] { return has_stats_line(child.err()); }, test_clock::now() + watchdog));
+  const auto cpu_before = cpu_time(child.pid());
+  const auto rss_before = status_kb(child.pid(), "VmRSS");
+  REQUIRE_FALSE(child.wait_for(2s));  // the window: it must keep running
+  const auto cpu_after = cpu_time(child.pid());
+  const auto rss_after = status_kb(child.pid(), "VmRSS");
+  const auto peak = status_kb(child.pid(), "VmHWM");
+  child.signal(SIGINT);
+  const auto status = child.wait_or_kill(watchdog);
+  const std::string err = child.err();
+  INFO("stderr: ", err);
+  REQUIRE((cpu_before && cpu_after && rss_before && rss_after && peak));
+
+  const double cpu = (*cpu_after - *cpu_before).count();
+  const std::size_t peak_limit_kb = sanitized ? 300 * 1024 : 100 * 1024;
+  const double cpu_limit = sanitized ? 2.0 : 1.0;
+  MESSAGE("slow sink: CPU ", cpu, " s over 2 s, peak RSS ", *peak / 1024, " MB, RSS ", *rss_before / 1024, " -> ",
+          *rss_after / 1024, " MB");
+  CHECK(*peak < peak_limit_kb);
+  CHECK(*rss_after < *rss_before + (sanitized ? 64 : 16) * 1024);  // no growth while it runs
+  CHECK(cpu < cpu_limit);
+
+  CHECK(status.exited);
+  CHECK(status.code == 0);
+  const auto values = whole_jsonl(read_file(dir / "slow.jsonl"));
+  const auto s = parse_summary(err);
+  CHECK(s["out"].in == values.size());
+  // The limiter held the rate: no more than per_second a second (plus one second's burst).
+  CHECK(static_cast<double>(values.size()) <= per_second * (s.wall_seconds.value_or(0) + 1));
+  CHECK(values.size() >= 1000);
+}
+
+TEST_CASE("an idle pipeline (a tick every second) uses almost no CPU") {
+  temp_dir dir;
+  const auto file = dir.write("idle.json", R"({
+  "version": 1,
+  "stages": {
+    "ticks": {"type": "tick", "options": {"interval_ms": 1000}},
+    "out": {"type": "null", "subscribe_to": "ticks"}
+  }
+})");
+  auto child = start_sluice(dir, {{"run", file.string(), "--stats"}});
+  REQUIRE(child.await([&] { return has_stats_line(child.err()); }, test_clock::now() + watchdog));
+  const auto cpu_before = cpu_time(child.pid());
+  REQUIRE_FALSE(child.wait_for(2s));  // the window: it must keep running
+  const auto cpu_after = cpu_time(child.pid());
+  child.signal(SIGINT);
+  const auto status = child.wait_or_kill(watchdog);
+  INFO("stderr: ", child.err());
+  REQUIRE((cpu_before && cpu_after));
+  const double cpu = (*cpu_after - *cpu_before).count();
+  MESSAGE("idle: CPU ", cpu, " s over 2 s");
+  CHECK(cpu < (sanitized ? 0.3 : 0.1));
+  CHECK(status.exited);
+  CHECK(status.code == 0);
+  CHECK(parse_summary(child.err())["out"].in >= 2);
+}
+
+}  // TEST_SUITE("cli")

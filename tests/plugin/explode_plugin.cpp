@@ -1,0 +1,66 @@
+// A test plugin for `sluice --plugin`: registers a user stage type exactly as a real plugin would.
+//
+// `explode` is a transform that passes events through and throws a std::runtime_error on its
+// `at`-th event: user code that fails, for the runtime to turn into an exit reason naming the stage.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sluice/pipeline/registry.hpp>
+#include <sluice/stage.hpp>
+
+namespace {
+
+using sluice::json;
+using sluice::pipeline::option_spec;
+using sluice::pipeline::option_type;
+
+class explode_stage final : public sluice::producer_consumer<json, json> {
+ public:
+  explicit explode_stage(const json& options)
+      : at_(options.at("at").get<std::uint64_t>()), message_(options.at("message").get<std::string>()) {}
+
+  void handle_events(std::span<json> events, sluice::subscription_ref, sluice::stage_context<json>& ctx) override {
+    std::vector<json> out;
+    out.reserve(events.size());
+    for (json& e : events) {
+      if (++seen_ == at_) throw std::runtime_error(message_ + " (event " + std::to_string(seen_) + ")");
+      out.push_back(std::move(e));
+    }
+    ctx.emit(std::move(out));
+  }
+
+ private:
+  std::uint64_t at_;
+  std::string message_;
+  std::uint64_t seen_ = 0;
+};
+
+option_spec option(std::string name, option_type type, std::string description, json default_value) {
+  option_spec o;
+  o.name = std::move(name);
+  o.type = type;
+  o.description = std::move(description);
+  o.default_value = std::move(default_value);
+  return o;
+}
+
+}  // namespace
+
+/// The entry point `sluice --plugin` looks up (apps/sluice/options.cpp).
+extern "C" void sluice_register_stages(sluice::pipeline::registry& r) {
+  sluice::pipeline::stage_type t;
+  t.name = "explode";
+  t.role = sluice::pipeline::stage_role::transform;
+  t.description = "Passes events on and throws on the `at`-th one (a test plugin).";
+  auto at = option("at", option_type::integer, "which event (1-based) to throw on", 10);
+  at.minimum = 1;
+  t.options = {at, option("message", option_type::string, "the exception's message", "explode: boom")};
+  t.start = [](sluice::pipeline::spawner& where, const json& options, sluice::pipeline::stage_instance instance) {
+    return sluice::start(where, std::make_unique<explode_stage>(options), std::move(instance.engine));
+  };
+  r.add(std::move(t));
+}
