@@ -49,8 +49,8 @@ class stopper final : public producer<int> {
   }
 };
 
-/// Subscribes an observer with `mode` to a stopper, makes the stopper exit with `reason`, and
-/// returns the observer's exit reason, or nullopt if it is still alive afterwards.
+/// Subscribes an observer with `mode` to a stopper, makes the stopper exit with `reason` (`killed`:
+/// by a kill signal), and returns the observer's exit reason, or nullopt if it is still alive.
 std::optional<exit_reason> consumer_exit_after_producer_exit(cancel_mode mode, const exit_reason& reason) {
   runtime rt({.threads = 2});
   probe cancels(rt);
@@ -61,7 +61,11 @@ std::optional<exit_reason> consumer_exit_after_producer_exit(cancel_mode mode, c
   o.cancel = mode;
   REQUIRE(subscribe(rt, c, p, o));
   watch.watch(c);
-  rt.send(p, reason);
+  if (reason == exit_reason::killed()) {
+    rt.exit(p, exit_reason::kill());
+  } else {
+    rt.send(p, reason);
+  }
   auto seen = cancels.receive<cancel_seen>();  // handle_cancel runs first, in every case
   REQUIRE(seen);
   CHECK(seen->kind == cancel_kind::down);
@@ -77,7 +81,6 @@ TEST_SUITE("stage_cancel") {
     for (const auto& r : {exit_reason::normal(), exit_reason::shutdown(), exit_reason::shutdown("x"),
                           exit_reason::error("boom"), exit_reason::killed()}) {
       CAPTURE(r);
-      if (r == exit_reason::killed()) continue;  // a stopper cannot stop with killed; see below
       CHECK(consumer_exit_after_producer_exit(cancel_mode::permanent, r) == r);
     }
   }
@@ -99,17 +102,7 @@ TEST_SUITE("stage_cancel") {
 
   TEST_CASE("a killed producer ends permanent and transient consumers with killed") {
     for (auto mode : {cancel_mode::permanent, cancel_mode::transient}) {
-      runtime rt({.threads = 2});
-      probe cancels(rt);
-      probe watch(rt);
-      const pid p = start(rt, std::make_unique<stopper>());
-      const pid c = start(rt, std::make_unique<observer>(cancels.self()));
-      subscription_options o;
-      o.cancel = mode;
-      REQUIRE(subscribe(rt, c, p, o));
-      watch.watch(c);
-      rt.exit(p, exit_reason::kill());
-      CHECK(watch.exit_of(c) == exit_reason::killed());
+      CHECK(consumer_exit_after_producer_exit(mode, exit_reason::killed()) == exit_reason::killed());
     }
   }
 
