@@ -40,7 +40,15 @@ class mailbox {
 
   /// Adds `n`; thread-safe. On `closed` the node was not taken: the caller still owns it.
   [[nodiscard]] push_result push(message_node* n) noexcept {
-    message_node* old = head_.load(std::memory_order_relaxed);
+    return push(n, head_.load(std::memory_order_relaxed));
+  }
+
+  /// Adds `n`, first trying the CAS with `guess` as the head (a sender in a burst passes the node
+  /// it pushed last): a right guess saves loading the contended head line before the CAS, a wrong
+  /// one costs nothing more than a retry. The guess is never dereferenced, so a node that was taken
+  /// and freed meanwhile is a harmless guess.
+  [[nodiscard]] push_result push(message_node* n, message_node* guess) noexcept {
+    message_node* old = guess;
     for (;;) {
       if (old == closed_tag()) return push_result::closed;
       n->next = (old == idle_tag()) ? nullptr : old;

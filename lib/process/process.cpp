@@ -83,11 +83,13 @@ send_result process::send(pid to, message_node* n) noexcept {
     }
     send_cache_.emplace(std::move(ref));
     send_cache_pid_ = to;
+    send_guess_ = nullptr;  // a receiver keeping up has an empty mailbox
   }
-  if (rt_.push(*send_cache_->get(), n) == internal::push_result::closed) {
+  if (rt_.push(*send_cache_->get(), n, send_guess_) == internal::push_result::closed) {
     n->destroy();
     return send_result::closed;
   }
+  send_guess_ = n;  // the head, unless the receiver takes it first
   return send_result::accepted;
 }
 

@@ -117,6 +117,7 @@ class process {
   std::unique_ptr<exit_reason> exit_request_;  // set by context::exit or a failing callback
   std::optional<internal::process_table::ref> send_cache_;  // see send()
   pid send_cache_pid_;
+  message_node* send_guess_ = nullptr;  // the node last pushed to send_cache_pid_: a guess, never read
   bool init_pending_;
   bool trap_exit_ = false;
 };

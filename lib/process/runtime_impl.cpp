@@ -67,8 +67,8 @@ internal::push_result runtime_impl::try_send_node(pid to, message_node* n) noexc
   return push(*ref.get(), n);
 }
 
-internal::push_result runtime_impl::push(process& target, message_node* n) noexcept {
-  const auto r = target.mailbox().push(n);
+internal::push_result runtime_impl::push(process& target, message_node* n, message_node* guess) noexcept {
+  const auto r = target.mailbox().push(n, guess);
   if (r == internal::push_result::accepted_woke_reader) schedule(&target);
   return r;
 }

@@ -50,8 +50,9 @@ class runtime_impl {
 
   /// A counted reference to a live process, or an empty one.
   [[nodiscard]] internal::process_table::ref acquire(pid p) noexcept { return table_.acquire(p); }
-  /// Pushes onto `target`'s mailbox (held by a reference), scheduling it if this woke it.
-  internal::push_result push(process& target, message_node* n) noexcept;
+  /// Pushes onto `target`'s mailbox (held by a reference), scheduling it if this woke it; `guess`
+  /// is the head the caller expects (see mailbox::push).
+  internal::push_result push(process& target, message_node* n, message_node* guess = nullptr) noexcept;
 
   /// Sends an exit signal from `from` (invalid pid: no process) to `target`.
   void send_exit_signal(pid target, pid from, exit_reason reason, bool from_link);

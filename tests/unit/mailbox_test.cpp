@@ -67,6 +67,25 @@ TEST_SUITE("mailbox") {
     CHECK(box.closed());
   }
 
+  TEST_CASE("a push with a wrong or stale guess of the head still queues in order, wakes and refuses as a plain push") {
+    mailbox box(/*starts_idle=*/true);
+    message_node* first = node(1);
+    CHECK(box.push(first, /*guess=*/nullptr) == push_result::accepted_woke_reader);  // idle, not empty
+    message_node* stale = node(99);  // an address that is not the head
+    CHECK(box.push(node(2), stale) == push_result::accepted);
+    stale->destroy();
+    CHECK(box.push(node(3), first) == push_result::accepted);  // head is 2 now, not 1
+    message_node* list = box.take_all();
+    int expected = 1;
+    for (message_node* n = list; n != nullptr; n = n->next) CHECK(value(n) == expected++);
+    CHECK(expected == 4);
+    free_list(list);
+    free_list(box.close());
+    message_node* late = node(4);
+    CHECK(box.push(late, nullptr) == push_result::closed);
+    late->destroy();
+  }
+
   TEST_CASE("concurrent senders each keep their own order and exactly one wake happens per idle period") {
     mailbox box(/*starts_idle=*/true);
     constexpr int senders = 4;
