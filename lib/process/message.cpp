@@ -1,11 +1,28 @@
 #include <sluice/process/message.hpp>
 
-#include "process/node_pool.hpp"
+#include <new>
+
+#if SLUICE_SCALABLE_ALLOC
+#include <oneapi/tbb/scalable_allocator.h>
+#endif
 
 namespace sluice::detail {
 
-void* message_node::operator new(std::size_t size) { return internal::node_pool::allocate(size); }
+void* message_node::operator new(std::size_t size) {
+#if SLUICE_SCALABLE_ALLOC
+  if (void* p = scalable_malloc(size)) return p;
+  throw std::bad_alloc();
+#else
+  return ::operator new(size);
+#endif
+}
 
-void message_node::operator delete(void* p, std::size_t size) noexcept { internal::node_pool::release(p, size); }
+void message_node::operator delete(void* p) noexcept {
+#if SLUICE_SCALABLE_ALLOC
+  scalable_free(p);
+#else
+  ::operator delete(p);
+#endif
+}
 
 }  // namespace sluice::detail

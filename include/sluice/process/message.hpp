@@ -27,12 +27,11 @@ struct message_node {
     call_reply,   // a reply (or failure) for a call this process made
   };
 
-  /// Nodes are recycled through per-thread caches (a message is nearly always freed on another
-  /// thread than the one that allocated it, which general allocators handle worst), backed by
-  /// oneTBB's scalable allocator; plain new/delete under AddressSanitizer, which must see every
-  /// allocation. Sized: the pool files a node by its size.
+  /// Nodes come from oneTBB's scalable allocator (a message is usually freed on another thread
+  /// than the one that allocated it, the case glibc's malloc handles worst); plain new/delete in
+  /// sanitizer builds, whose allocator interception must see every allocation.
   static void* operator new(std::size_t size);
-  static void operator delete(void* p, std::size_t size) noexcept;
+  static void operator delete(void* p) noexcept;
 
   /// What differs by payload type: one static table per type, so the header is 24 bytes and a
   /// node with a word-sized payload fits in 32 (two per cache line).
