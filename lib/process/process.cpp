@@ -1,6 +1,8 @@
 #include "process/process.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <exception>
 
 #include <sluice/process/context.hpp>
@@ -11,6 +13,16 @@ namespace sluice::detail {
 
 namespace {
 using kind = message_node::kind;
+
+/// A cheap, monotonic-enough tick count for measuring runs (a hint for the scheduler, so a
+/// frequency known only roughly, and a core switch now and then, do no harm).
+std::uint64_t cpu_ticks() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_ia32_rdtsc();
+#else
+  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+#endif
+}
 
 template <class T>
 T& payload(message_node* n) noexcept {
@@ -93,7 +105,17 @@ send_result process::send(pid to, message_node* n) noexcept {
   return send_result::accepted;
 }
 
+void process::note_cost(std::uint64_t run_start) noexcept {
+  const std::uint64_t took = (cpu_ticks() - run_start) >> 10;
+  const std::uint32_t now = took > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(took);
+  // A long run counts at once; short ones wear the estimate down by halves. relaxed: a hint,
+  // written only by the thread running the process.
+  const std::uint32_t before = cost_.load(std::memory_order_relaxed);
+  cost_.store(std::max(now, before / 2), std::memory_order_relaxed);
+}
+
 run_result process::run_messages(unsigned budget) {
+  const std::uint64_t run_start = cpu_ticks();
   if (init_pending_) {
     init_pending_ = false;
     context self(*this);
@@ -111,6 +133,7 @@ run_result process::run_messages(unsigned budget) {
     }
     if (budget == 0) {
       send_cache_.reset();  // before anyone may run this process again
+      note_cost(run_start);
       return run_result::yielded;
     }
     message_node* n = next_message();
@@ -118,6 +141,7 @@ run_result process::run_messages(unsigned budget) {
       // Dropped before try_block: once the mailbox is idle, a sender may schedule this process
       // on another thread, which must find nothing of this run's left to touch.
       send_cache_.reset();
+      note_cost(run_start);
       if (mailbox_.try_block()) return run_result::idle;
       continue;
     }

@@ -70,6 +70,13 @@ class process {
   /// Any thread: asks the process to die with `killed` at its next message boundary.
   void request_kill() noexcept { kill_requested_.store(true, std::memory_order_relaxed); }
 
+  /// Any thread (a hint, racy by design): whether the process's recent runs took long enough that
+  /// running it on another core beats keeping it, and the data it is handed, on the waker's core.
+  [[nodiscard]] bool heavy() const noexcept {
+    // relaxed: a scheduling hint; a stale value only places one run less well.
+    return cost_.load(std::memory_order_relaxed) >= heavy_cost;
+  }
+
   /// Dedicated-thread processes: wake the thread / block until woken.
   void wake_dedicated() noexcept { dedicated_->release(); }
   void wait_dedicated() noexcept { dedicated_->acquire(); }
@@ -105,10 +112,18 @@ class process {
   void finalize(const exit_reason& reason);
   void drain(message_node* list, const exit_reason& reason);
 
+  /// Records how long the current run has taken so far (before the process becomes runnable
+  /// elsewhere: after try_block or a yield it may already be running on another thread).
+  void note_cost(std::uint64_t run_start) noexcept;
+
+  /// A run's cost in cpu_ticks() >> 10 (about 0.3-0.5 us); heavy from about 30 us.
+  static constexpr std::uint32_t heavy_cost = 80;
+
   runtime_impl& rt_;
   pid self_;
   internal::mailbox mailbox_;
   std::atomic<bool> kill_requested_{false};
+  std::atomic<std::uint32_t> cost_{0};  // decaying maximum of recent run costs (see note_cost)
   std::unique_ptr<std::counting_semaphore<>> dedicated_;
 
   message_node* cache_ = nullptr;  // taken from the mailbox, not yet handled, oldest first
