@@ -136,16 +136,23 @@ class partition_dispatcher final : public dispatcher<T> {
   }
 
   void dispatch(std::vector<T>& events, dispatch_target<T>& out) override {
-    std::size_t offset = 0;
-    for (; offset < events.size() && waiting_ > 0; ++offset) {
-      const std::optional<partition_id> to = hash_(std::as_const(events[offset]));
-      if (!to) continue;  // discarded: it does not use up demand
-      const auto i = index_of(*to);
-      if (!i) throw std::out_of_range("partition_dispatcher: the hash gave unknown partition " + to_string(*to));
-      parts_[*i].incoming.push_back(std::move(events[offset]));
-      --waiting_;
+    // Two passes: first where each event goes (the hash runs once per event), then each
+    // partition's share moved into a batch allocated once at its exact size.
+    route_.clear();
+    std::size_t placed = 0;
+    while (route_.size() < events.size() && placed < waiting_) {
+      const std::size_t i = destination(events[route_.size()]);
+      route_.push_back(i);
+      if (i == discarded) continue;  // it does not use up demand
+      ++parts_[i].incoming_count;
+      ++placed;
     }
-    events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(offset));
+    waiting_ -= placed;
+    for (auto& p : parts_) p.incoming.reserve(std::exchange(p.incoming_count, 0));
+    for (std::size_t k = 0; k < route_.size(); ++k) {
+      if (route_[k] != discarded) parts_[route_[k]].incoming.push_back(std::move(events[k]));
+    }
+    events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(route_.size()));
     for (auto& p : parts_) {
       if (!p.incoming.empty()) place(p, out);
     }
@@ -180,6 +187,7 @@ class partition_dispatcher final : public dispatcher<T> {
     std::size_t demand = 0;     // asked and not sent; 0 whenever the queue is not empty
     std::deque<T> queue{};      // hashed here while there was no demand
     std::vector<T> incoming{};  // this dispatch's events, scratch
+    std::size_t incoming_count = 0;  // how many this dispatch routes here, scratch
     std::uint64_t pushed = 0;   // events ever queued
     std::uint64_t popped = 0;   // events ever taken off the queue (sent or discarded)
     std::deque<std::pair<std::uint64_t, std::uint64_t>> infos{};  // (after `pushed`, ticket)
@@ -207,6 +215,17 @@ class partition_dispatcher final : public dispatcher<T> {
     } else {
       throw std::invalid_argument("partition_dispatcher: these events have no std::hash; give a hash function");
     }
+  }
+
+  static constexpr std::size_t discarded = static_cast<std::size_t>(-1);
+
+  /// The index of the partition `e` goes to, or `discarded`; throws for an unknown partition.
+  std::size_t destination(const T& e) const {
+    const std::optional<partition_id> to = hash_(e);
+    if (!to) return discarded;
+    const auto i = index_of(*to);
+    if (!i) throw std::out_of_range("partition_dispatcher: the hash gave unknown partition " + to_string(*to));
+    return *i;
   }
 
   [[nodiscard]] std::optional<std::size_t> index_of(const partition_id& p) const {
@@ -257,6 +276,7 @@ class partition_dispatcher final : public dispatcher<T> {
   std::size_t waiting_ = 0;  // asked upstream and not placed yet
   std::size_t pending_ = 0;  // demand of consumers that left: the producer owes it already
   std::map<std::uint64_t, held_info> infos_;  // by ticket
+  std::vector<std::size_t> route_;  // dispatch's scratch: each event's partition index, or discarded
   std::uint64_t next_ticket_ = 0;
 };
 

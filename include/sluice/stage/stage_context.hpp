@@ -38,7 +38,10 @@ class stage_control {
 template <class Out>
 class stage_context {
  public:
-  stage_context(detail::stage_control& control, std::vector<Out>* out) noexcept : control_(&control), out_(out) {}
+  /// `size_hint`: how many events the callback will likely emit (the demand, or the input batch's
+  /// size), reserved at the first single `emit` so a callback emitting one by one allocates once.
+  stage_context(detail::stage_control& control, std::vector<Out>* out, std::size_t size_hint = 0) noexcept
+      : control_(&control), out_(out), size_hint_(size_hint) {}
 
   /// The process context (self(), send, timers, monitors...).
   [[nodiscard]] context& process() const noexcept { return control_->process(); }
@@ -48,6 +51,7 @@ class stage_context {
   void emit(Out event)
     requires(!std::is_same_v<Out, no_events>)
   {
+    if (out_->capacity() == 0 && size_hint_ > 1) out_->reserve(size_hint_);
     out_->push_back(std::move(event));
   }
   /// Emits a batch of events (moved).
@@ -81,6 +85,7 @@ class stage_context {
  private:
   detail::stage_control* control_;
   std::vector<Out>* out_;
+  std::size_t size_hint_;
 };
 
 }  // namespace sluice

@@ -85,10 +85,10 @@ class stage_process final : public behaviour, private stage_control, private dis
   void bind(context& self) noexcept { self_ = &self; }
   context& process() noexcept override { return *self_; }
 
-  /// Runs a user callback, then dispatches what it emitted.
+  /// Runs a user callback, then dispatches what it emitted. `size_hint`: what it will likely emit.
   template <class F>
-  std::size_t call_user(F&& f) {
-    stage_context<Out> ctx(*this, &out_);
+  std::size_t call_user(F&& f, std::size_t size_hint = 0) {
+    stage_context<Out> ctx(*this, &out_, size_hint);
     f(ctx);
     return flush();
   }
@@ -123,13 +123,17 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   // ---- messages ------------------------------------------------------------------------------
   void on_message(message& m) {
+    // The hot messages first: every check of another type costs a type_info comparison.
+    if constexpr (has_in) {
+      if (auto* e = m.get_if<stage_events<In>>()) return on_events(*e);
+    }
     if constexpr (has_out) {
-      if (auto* s = m.get_if<stage_subscribe>()) return on_subscribe(*s);
       if (auto* a = m.get_if<stage_ask>()) return on_ask(*a);
+      if (auto* u = m.get_if<stage_upstream_demand>()) return on_upstream_demand(u->n);
+      if (auto* s = m.get_if<stage_subscribe>()) return on_subscribe(*s);
       if (auto* c = m.get_if<stage_cancel_to_producer>()) return on_cancel_from_consumer(c->ref, c->reason);
       if (auto* d = m.get_if<stage_set_demand>()) return set_demand(d->mode);
       if (m.is<stage_drain>() && kind_ == stage_kind::producer) return drain();
-      if (auto* u = m.get_if<stage_upstream_demand>()) return on_upstream_demand(u->n);
     } else {
       if (auto* s = m.get_if<stage_subscribe>()) {
         self_->send(s->consumer, stage_cancel_to_consumer{self_->self(), s->ref, exit_reason::other("not_a_producer")});
@@ -137,7 +141,6 @@ class stage_process final : public behaviour, private stage_control, private dis
       }
     }
     if constexpr (has_in) {
-      if (auto* e = m.get_if<stage_events<In>>()) return on_events(*e);
       if (auto* a = m.get_if<stage_subscribed>()) return on_subscribed(a->ref);
       if (auto* c = m.get_if<stage_cancel_to_consumer>()) return on_producer_gone(c->ref, cancel_kind::cancel, c->reason);
       if (auto* s = m.get_if<stage_async_subscribe>()) return subscribe(s->target, nullptr);
@@ -247,8 +250,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
     if (kind_ == stage_kind::producer) {
       if (draining_) return;
-      out_.reserve(left);
-      call_user([&](auto& ctx) { user_->handle_demand(left, ctx); });
+      call_user([&](auto& ctx) { user_->handle_demand(left, ctx); }, left);
     } else {
       downstream_ += left;
       take_input();
@@ -513,8 +515,8 @@ class stage_process final : public behaviour, private stage_control, private dis
         p.demand = p.max;
       }
       count(&stage_counters::events_in, b);
-      const std::size_t delivered =
-          call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events.data() + offset, b), from, ctx); });
+      const std::size_t delivered = call_user(
+          [&](auto& ctx) { user_->handle_events(std::span<In>(events.data() + offset, b), from, ctx); }, b);
       if (kind_ == stage_kind::producer_consumer) downstream_ -= std::min(downstream_, delivered);
       if (again != 0) self_->send(producer, stage_ask{self_->self(), ref, again});
       offset += b;
