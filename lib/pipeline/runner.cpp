@@ -50,16 +50,17 @@ std::unique_ptr<dispatcher<json>> make_dispatcher(const dispatcher_spec& d) {
       const std::size_t n = d.partitions;
       const json::json_pointer key(d.key);
       // Integers go to (value mod n), so numeric keys partition predictably; anything else by hash.
-      o.hash = [n, key, whole = d.key.empty()](const json& e) -> std::optional<partition_id> {
+      o.index = [n, key, whole = d.key.empty()](const json& e) -> std::size_t {
         const json* v = &e;
         if (!whole) v = e.contains(key) ? &e.at(key) : nullptr;
-        if (v == nullptr) return partition_id{std::size_t{0}};
-        if (v->is_number_unsigned()) return partition_id{static_cast<std::size_t>(v->get<std::uint64_t>() % n)};
+        if (v == nullptr) return 0;
+        if (v->is_number_unsigned()) return static_cast<std::size_t>(v->get<std::uint64_t>() % n);
         if (v->is_number_integer()) {
           const auto x = v->get<std::int64_t>();
-          return partition_id{static_cast<std::size_t>(((x % static_cast<std::int64_t>(n)) + static_cast<std::int64_t>(n)) % static_cast<std::int64_t>(n))};
+          const auto m = static_cast<std::int64_t>(n);
+          return static_cast<std::size_t>(((x % m) + m) % m);
         }
-        return partition_id{std::hash<json>{}(*v) % n};
+        return std::hash<json>{}(*v) % n;
       };
       return std::make_unique<partition_dispatcher<json>>(std::move(o));
     }

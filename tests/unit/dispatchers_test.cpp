@@ -485,6 +485,32 @@ TEST_SUITE("dispatchers") {
     CHECK_NOTHROW(pd({.partitions = 4}));  // std::hash<int> modulo 4
   }
 
+  TEST_CASE("an index function partitions by number as a hash would, discards, and rejects bad numbers") {
+    using pd = partition_dispatcher<int>;
+    const auto thirds_or_none = [](const int& x) { return x < 0 ? pd::discard : static_cast<std::size_t>(x % 3); };
+    pd d({.partitions = 3, .index = thirds_or_none});
+    recorder<int> out;
+    for (std::size_t p = 0; p < 3; ++p) {
+      REQUIRE_FALSE(d.subscribe(partition(p, 10), who(20 + static_cast<std::uint32_t>(p))).refused);
+      CHECK(d.ask(10, who(20 + static_cast<std::uint32_t>(p)), out) == 10);
+    }
+    ints events = {0, 1, 2, -5, 3, 4, 5, 6, -1};
+    d.dispatch(events, out);
+    CHECK(events.empty());
+    CHECK(out.take(who(20)) == batches{{0, 3, 6}});
+    CHECK(out.take(who(21)) == batches{{1, 4}});
+    CHECK(out.take(who(22)) == batches{{2, 5}});
+    CHECK(d.outstanding() == 30 - 7);  // the discarded ones used no demand
+
+    CHECK_THROWS_AS(pd({.partitions = 2, .hash = parity, .index = thirds_or_none}), std::invalid_argument);
+    CHECK_THROWS_AS(pd({.names = {"a"}, .index = thirds_or_none}), std::invalid_argument);
+    pd bad({.partitions = 2, .index = [](const int&) { return std::size_t{7}; }});
+    REQUIRE_FALSE(bad.subscribe(partition(std::size_t{0}), who(1)).refused);
+    CHECK(bad.ask(1, who(1), out) == 1);
+    ints one = {1};
+    CHECK_THROWS_AS(bad.dispatch(one, out), std::out_of_range);
+  }
+
   TEST_CASE("a partition hash that names an unknown partition makes the dispatch throw") {
     partition_dispatcher<int> d({.names = {"a"}, .hash = [](const int&) -> std::optional<partition_id> { return partition_id{"b"}; }});
     recorder<int> out;
