@@ -16,15 +16,24 @@ struct samples {
   bool failed = false;
 };
 
-/// Empty when `m` holds exactly the metrics `sc` declares, else what is wrong.
-std::string check_metrics(const scenario& sc, const measurements& m) {
-  for (const metric& want : sc.metrics) {
-    if (!m.contains(want.name)) return "did not report metric '" + want.name + "'";
+/// The names of the metrics `sys` must report: its own list, or all of the scenario's.
+std::vector<std::string> expected_metrics(const scenario& sc, const system_run& sys) {
+  if (!sys.reports.empty()) return sys.reports;
+  std::vector<std::string> names;
+  for (const metric& m : sc.metrics) names.push_back(m.name);
+  return names;
+}
+
+/// Empty when `m` holds exactly the metrics `sys` of `sc` must report, else what is wrong.
+std::string check_metrics(const scenario& sc, const system_run& sys, const measurements& m) {
+  const std::vector<std::string> expected = expected_metrics(sc, sys);
+  for (const std::string& want : expected) {
+    if (!m.contains(want)) return "did not report metric '" + want + "'";
   }
   for (const auto& [name, value] : m) {
-    const bool declared = std::any_of(sc.metrics.begin(), sc.metrics.end(),
-                                      [&](const metric& d) { return d.name == name; });
-    if (!declared) return "reported undeclared metric '" + name + "'";
+    if (std::find(expected.begin(), expected.end(), name) == expected.end()) {
+      return "reported undeclared metric '" + name + "'";
+    }
   }
   return {};
 }
@@ -50,7 +59,7 @@ void run_once(const scenario& sc, const system_run& sys, unsigned run, unsigned 
   const auto start = std::chrono::steady_clock::now();
   try {
     m = sys.run();
-    error = check_metrics(sc, m);
+    error = check_metrics(sc, sys, m);
   } catch (const std::exception& e) {
     error = e.what();
   } catch (...) {
@@ -90,6 +99,11 @@ summary summarise(std::vector<double> values) {
 report run_scenarios(const std::vector<scenario>& selected, unsigned runs, std::ostream& progress) {
   report rep;
   for (const scenario& sc : selected) {
+    if (std::string why = sc.unavailable ? sc.unavailable() : std::string(); !why.empty()) {
+      progress << sc.name << ": SKIPPED: " << why << std::endl;
+      rep.skipped.push_back({sc.name, std::move(why)});
+      continue;
+    }
     std::vector<samples> per_system(sc.systems.size());
     for (unsigned run = 1; run <= runs; ++run) {
       for (std::size_t i = 0; i < sc.systems.size(); ++i) {

@@ -37,15 +37,22 @@ struct failure {
   std::string what;
 };
 
+/// A scenario that did not run because it cannot on this machine.
+struct skip {
+  std::string scenario;
+  std::string why;
+};
+
 /// Everything one invocation measured, in scenario, metric, system order.
 struct report {
   std::vector<result> results;
   std::vector<failure> failures;
+  std::vector<skip> skipped;
 };
 
 /// Runs every scenario in `selected` `runs` times. Within a run each system runs once, in the
-/// scenario's order, so the systems are interleaved. Writes one progress line per system run to
-/// `progress`.
+/// scenario's order, so the systems are interleaved. A scenario that is `unavailable` is skipped.
+/// Writes one progress line per system run (or skipped scenario) to `progress`.
 report run_scenarios(const std::vector<scenario>& selected, unsigned runs, std::ostream& progress);
 
 /// The result for `system` with the same scenario and metric as `r`, or nullptr.

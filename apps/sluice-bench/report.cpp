@@ -62,6 +62,7 @@ void print_failures(std::ostream& out, const report& rep) {
   for (const failure& f : rep.failures) {
     out << "FAILED " << f.scenario << '/' << f.system << " run " << f.run << ": " << f.what << '\n';
   }
+  for (const skip& s : rep.skipped) out << "SKIPPED " << s.scenario << ": " << s.why << '\n';
 }
 
 }  // namespace
@@ -106,6 +107,9 @@ nlohmann::ordered_json to_json(const report& rep, const machine_info& machine) {
   for (const failure& f : rep.failures) {
     doc["failures"].push_back(
         {{"scenario", f.scenario}, {"system", f.system}, {"run", f.run}, {"what", f.what}});
+  }
+  for (const skip& s : rep.skipped) {
+    doc["skipped"].push_back({{"scenario", s.scenario}, {"why", s.why}});
   }
   return doc;
 }

@@ -15,12 +15,13 @@ namespace sluice::bench {
 std::string format_value(double v);
 
 /// Prints one row per scenario, metric and system: median, min, max, runs, the ratio of sluice's
-/// median to this system's median, and which direction of the metric is better. Failures follow.
+/// median to this system's median, and which direction of the metric is better. Failures and
+/// skipped scenarios follow.
 void print_table(std::ostream& out, const report& rep);
 
 /// `{"machine": {...}, "results": [{"scenario", "system", "metric", "median", "min", "max",
 /// "runs"}...]}`, keys in that order; plus `"failures": [{"scenario", "system", "run", "what"}...]`
-/// when a run failed.
+/// when a run failed, and `"skipped": [{"scenario", "why"}...]` when a scenario could not run.
 nlohmann::ordered_json to_json(const report& rep, const machine_info& machine);
 
 }  // namespace sluice::bench

@@ -6,6 +6,10 @@
 // measured. The harness calls every system of a scenario once per run, interleaved, so all systems
 // see the same machine state.
 //
+// A baseline may report only some of a scenario's metrics (`system_run::reports`), and a scenario
+// that cannot run on this machine (a program it compares with is not installed) is reported as
+// skipped, not failed (`scenario::unavailable`).
+//
 // To add scenarios: write a file with a function returning `std::vector<scenario>` and append its
 // result in `all_scenarios()` (catalogue.cpp).
 #pragma once
@@ -39,6 +43,9 @@ using measurements = std::map<std::string, double>;
 struct system_run {
   std::string system;
   std::function<measurements()> run;
+  /// The names of the metrics this system reports when it has a figure for only some of the
+  /// scenario's; empty: all of them.
+  std::vector<std::string> reports = {};
 };
 
 /// A workload and the systems that implement it.
@@ -47,7 +54,11 @@ struct scenario {
   std::string description;
   std::vector<metric> metrics;
   std::vector<system_run> systems;
+  /// Why the scenario cannot run on this machine, or empty when it can; asked once, before its
+  /// first run. Unset: it always can.
+  std::function<std::string()> unavailable = {};
 };
+
 
 /// The system every other one is compared with: ratios are `sluice / baseline`.
 inline constexpr std::string_view reference_system = "sluice";
