@@ -1,5 +1,6 @@
 // sluice-bench/catalogue.cpp: scenario.hpp's functions; the list of every scenario, one line per
 // file of scenarios.
+#include "cli_scenarios.hpp"
 #include "process_scenarios.hpp"
 #include "scenario.hpp"
 #include "stage_scenarios.hpp"
@@ -14,10 +15,11 @@ void append(std::vector<scenario>& to, std::vector<scenario> more) {
 }
 }  // namespace
 
-std::vector<scenario> all_scenarios() {
+std::vector<scenario> all_scenarios(const settings& s) {
   std::vector<scenario> all;
   append(all, process_scenarios());
   append(all, stage_scenarios());
+  append(all, cli_scenarios(s));
   return all;
 }
 

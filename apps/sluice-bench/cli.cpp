@@ -1,4 +1,6 @@
 // sluice-bench/cli.cpp: argument parsing, scenario selection, listing and the JSON file.
+//
+// SLUICE_BENCH_SLUICE_BIN, the default for --sluice, comes from apps/sluice-bench/meson.build.
 #include "cli.hpp"
 
 #include <algorithm>
@@ -49,6 +51,9 @@ std::optional<std::string> apply_valued(options& o, std::string_view name, std::
     if (!n) return "--runs needs an integer from 1 to " + std::to_string(max_runs) + ", got '" +
                    std::string(value) + "'";
     o.runs = *n;
+  } else if (name == "--sluice") {
+    if (value.empty()) return "--sluice needs a path";
+    o.scenario_settings.sluice_binary = value;
   } else {
     if (value.empty()) return "--json needs a file name";
     o.json_path = value;
@@ -57,7 +62,7 @@ std::optional<std::string> apply_valued(options& o, std::string_view name, std::
 }
 
 bool takes_value(std::string_view name) {
-  return name == "--scenario" || name == "--runs" || name == "--json";
+  return name == "--scenario" || name == "--runs" || name == "--json" || name == "--sluice";
 }
 
 /// Applies the flag `name` (an option without a value) to `o`; false if there is no such flag.
@@ -102,13 +107,16 @@ int run_selected(const options& o, const std::vector<scenario>& selected, std::o
 
 }  // namespace
 
+std::string default_sluice_binary() { return SLUICE_BENCH_SLUICE_BIN; }
+
 std::string usage() {
-  return "usage: sluice-bench [--scenario NAME]... [--runs N] [--json FILE]\n"
+  return "usage: sluice-bench [--scenario NAME]... [--runs N] [--json FILE] [--sluice PATH]\n"
          "       sluice-bench --list\n"
          "\n"
          "Runs the named scenarios (all when none is named) N times each (default 5), prints\n"
          "median/min/max per system and the ratio sluice/baseline, and with --json writes them\n"
-         "to FILE.\n";
+         "to FILE. The cli_* scenarios run the sluice binary at PATH (default: the one built\n"
+         "beside sluice-bench, " + default_sluice_binary() + ").\n";
 }
 
 std::variant<options, std::string> parse_args(const std::vector<std::string_view>& args) {
@@ -141,7 +149,7 @@ std::variant<std::vector<scenario>, std::string> select_scenarios(
   return selected;
 }
 
-int run_cli(const std::vector<std::string_view>& args, const std::vector<scenario>& catalogue,
+int run_cli(const std::vector<std::string_view>& args, const catalogue_maker& make_catalogue,
             std::ostream& out, std::ostream& err) {
   auto parsed = parse_args(args);
   if (auto* error = std::get_if<std::string>(&parsed)) {
@@ -153,6 +161,7 @@ int run_cli(const std::vector<std::string_view>& args, const std::vector<scenari
     out << usage();
     return 0;
   }
+  const std::vector<scenario> catalogue = make_catalogue(o.scenario_settings);
   if (o.list) {
     list_scenarios(out, catalogue);
     return 0;

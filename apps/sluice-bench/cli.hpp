@@ -1,6 +1,7 @@
 // sluice-bench/cli.hpp: command-line options and the program itself.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <string_view>
@@ -11,11 +12,15 @@
 
 namespace sluice::bench {
 
+/// The `sluice` binary built beside sluice-bench in the same build tree (a path meson passes in).
+std::string default_sluice_binary();
+
 /// What the command line asked for.
 struct options {
   std::vector<std::string> scenarios;  ///< by name, in order, no duplicates; empty means all
   unsigned runs = 5;
   std::string json_path;  ///< where to write the JSON report; empty means nowhere
+  settings scenario_settings = {.sluice_binary = default_sluice_binary()};  ///< --sluice
   bool list = false;
   bool help = false;
 };
@@ -31,10 +36,14 @@ std::variant<options, std::string> parse_args(const std::vector<std::string_view
 std::variant<std::vector<scenario>, std::string> select_scenarios(
     const std::vector<scenario>& catalogue, const std::vector<std::string>& names);
 
-/// The whole program: parses `args`, then lists, or runs the selected scenarios, prints the table
-/// to `out` (progress and errors to `err`) and writes the JSON file. Returns the exit code: 0
-/// success, 1 a run failed or the JSON file could not be written, 2 usage error or unknown scenario.
-int run_cli(const std::vector<std::string_view>& args, const std::vector<scenario>& catalogue,
+/// Makes the list of every scenario for the settings the command line gave (all_scenarios).
+using catalogue_maker = std::function<std::vector<scenario>(const settings&)>;
+
+/// The whole program: parses `args`, then lists, or runs the selected scenarios of the catalogue
+/// `make_catalogue` makes, prints the table to `out` (progress and errors to `err`) and writes the
+/// JSON file. Returns the exit code: 0 success (a skipped scenario is not a failure), 1 a run
+/// failed or the JSON file could not be written, 2 usage error or unknown scenario.
+int run_cli(const std::vector<std::string_view>& args, const catalogue_maker& make_catalogue,
             std::ostream& out, std::ostream& err);
 
 }  // namespace sluice::bench

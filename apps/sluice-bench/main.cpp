@@ -8,5 +8,5 @@
 
 int main(int argc, char** argv) {
   const std::vector<std::string_view> args(argv + 1, argv + argc);
-  return sluice::bench::run_cli(args, sluice::bench::all_scenarios(), std::cout, std::cerr);
+  return sluice::bench::run_cli(args, sluice::bench::all_scenarios, std::cout, std::cerr);
 }

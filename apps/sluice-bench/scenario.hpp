@@ -59,11 +59,15 @@ struct scenario {
   std::function<std::string()> unavailable = {};
 };
 
+/// What the command line tells the scenarios about the world outside sluice-bench.
+struct settings {
+  std::string sluice_binary;  ///< the `sluice` CLI the cli_* scenarios run as a child process
+};
 
 /// The system every other one is compared with: ratios are `sluice / baseline`.
 inline constexpr std::string_view reference_system = "sluice";
 
 /// Every scenario sluice-bench knows, in listing order (catalogue.cpp).
-std::vector<scenario> all_scenarios();
+std::vector<scenario> all_scenarios(const settings& s);
 
 }  // namespace sluice::bench

@@ -1,0 +1,35 @@
+// sluice-bench/child_process.hpp: runs a program as a child process and times it, wall clock from
+// spawn to exit.
+//
+// Design: posix_spawn (no fork of a threaded process) with standard input from /dev/null and the
+// output streams in files; the wait is a poll on a pidfd with a deadline, so a hung child fails its
+// run (and is killed) instead of hanging the benchmark, and its exit is noticed at once.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::bench {
+
+/// A program to run and where its output goes.
+struct child_spec {
+  std::filesystem::path program;
+  std::vector<std::string> args;                   ///< after argv[0]
+  std::filesystem::path stdout_path = "/dev/null";  ///< created or truncated
+  std::filesystem::path stderr_path = "/dev/null";  ///< created or truncated
+};
+
+/// Runs `spec` in this process's environment and returns the wall time in seconds from just before
+/// the spawn to the moment the child has exited. Throws std::runtime_error if it cannot be
+/// started, is still running after `deadline` (it is then killed and reaped) or does not exit with
+/// status 0; the message names the program, says how it ended and quotes the end of its standard
+/// error. Thread-safe.
+double run_timed(const child_spec& spec, std::chrono::seconds deadline);
+
+/// The first regular, executable file called `name` in the directories of $PATH; empty if none.
+std::filesystem::path find_program(std::string_view name);
+
+}  // namespace sluice::bench

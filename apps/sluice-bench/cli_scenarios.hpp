@@ -1,0 +1,14 @@
+// sluice-bench/cli_scenarios.hpp: scenarios of the `sluice` CLI, the real binary timed as a child
+// process (cli_range_null, cli_jq), each beside a baseline run the same way.
+#pragma once
+
+#include <vector>
+
+#include "scenario.hpp"
+
+namespace sluice::bench {
+
+/// The CLI scenarios, in listing order; they run the binary `s.sluice_binary`.
+std::vector<scenario> cli_scenarios(const settings& s);
+
+}  // namespace sluice::bench
