@@ -51,6 +51,9 @@ std::optional<std::string> apply_valued(options& o, std::string_view name, std::
     if (!n) return "--runs needs an integer from 1 to " + std::to_string(max_runs) + ", got '" +
                    std::string(value) + "'";
     o.runs = *n;
+  } else if (name == "--system") {
+    if (value.empty()) return "--system needs a name";
+    if (std::find(o.systems.begin(), o.systems.end(), value) == o.systems.end()) o.systems.emplace_back(value);
   } else if (name == "--sluice") {
     if (value.empty()) return "--sluice needs a path";
     o.scenario_settings.sluice_binary = value;
@@ -62,7 +65,7 @@ std::optional<std::string> apply_valued(options& o, std::string_view name, std::
 }
 
 bool takes_value(std::string_view name) {
-  return name == "--scenario" || name == "--runs" || name == "--json" || name == "--sluice";
+  return name == "--scenario" || name == "--system" || name == "--runs" || name == "--json" || name == "--sluice";
 }
 
 /// Applies the flag `name` (an option without a value) to `o`; false if there is no such flag.
@@ -110,12 +113,13 @@ int run_selected(const options& o, const std::vector<scenario>& selected, std::o
 std::string default_sluice_binary() { return SLUICE_BENCH_SLUICE_BIN; }
 
 std::string usage() {
-  return "usage: sluice-bench [--scenario NAME]... [--runs N] [--json FILE] [--sluice PATH]\n"
+  return "usage: sluice-bench [--scenario NAME]... [--system NAME]... [--runs N] [--json FILE]\n"
+         "                    [--sluice PATH]\n"
          "       sluice-bench --list\n"
          "\n"
          "Runs the named scenarios (all when none is named) N times each (default 5), prints\n"
          "median/min/max per system and the ratio sluice/baseline, and with --json writes them\n"
-         "to FILE. The cli_* scenarios run the sluice binary at PATH (default: the one built\n"
+         "to FILE. --system keeps only the named systems (e.g. sluice, to profile it alone). The cli_* scenarios run the sluice binary at PATH (default: the one built\n"
          "beside sluice-bench, " + default_sluice_binary() + ").\n";
 }
 
@@ -149,6 +153,25 @@ std::variant<std::vector<scenario>, std::string> select_scenarios(
   return selected;
 }
 
+std::variant<std::vector<scenario>, std::string> select_systems(std::vector<scenario> selected,
+                                                                const std::vector<std::string>& systems) {
+  if (systems.empty()) return selected;
+  std::vector<bool> used(systems.size(), false);
+  for (scenario& sc : selected) {
+    std::erase_if(sc.systems, [&](const system_run& s) {
+      const auto it = std::find(systems.begin(), systems.end(), s.system);
+      if (it == systems.end()) return true;
+      used[static_cast<std::size_t>(it - systems.begin())] = true;
+      return false;
+    });
+  }
+  for (std::size_t i = 0; i < systems.size(); ++i) {
+    if (!used[i]) return "no selected scenario has a system '" + systems[i] + "' (see --list)";
+  }
+  std::erase_if(selected, [](const scenario& sc) { return sc.systems.empty(); });
+  return selected;
+}
+
 int run_cli(const std::vector<std::string_view>& args, const catalogue_maker& make_catalogue,
             std::ostream& out, std::ostream& err) {
   auto parsed = parse_args(args);
@@ -167,6 +190,11 @@ int run_cli(const std::vector<std::string_view>& args, const catalogue_maker& ma
     return 0;
   }
   auto selected = select_scenarios(catalogue, o.scenarios);
+  if (auto* error = std::get_if<std::string>(&selected)) {
+    err << "sluice-bench: " << *error << '\n';
+    return 2;
+  }
+  selected = select_systems(std::get<std::vector<scenario>>(std::move(selected)), o.systems);
   if (auto* error = std::get_if<std::string>(&selected)) {
     err << "sluice-bench: " << *error << '\n';
     return 2;

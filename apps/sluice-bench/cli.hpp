@@ -18,6 +18,7 @@ std::string default_sluice_binary();
 /// What the command line asked for.
 struct options {
   std::vector<std::string> scenarios;  ///< by name, in order, no duplicates; empty means all
+  std::vector<std::string> systems;    ///< only these systems of each scenario; empty means all
   unsigned runs = 5;
   std::string json_path;  ///< where to write the JSON report; empty means nowhere
   settings scenario_settings = {.sluice_binary = default_sluice_binary()};  ///< --sluice
@@ -35,6 +36,11 @@ std::variant<options, std::string> parse_args(const std::vector<std::string_view
 /// error naming the first unknown name.
 std::variant<std::vector<scenario>, std::string> select_scenarios(
     const std::vector<scenario>& catalogue, const std::vector<std::string>& names);
+
+/// `selected` with only the systems named in `systems` (all when empty); scenarios left with no
+/// system are dropped. An error if a name matches no system of any selected scenario.
+std::variant<std::vector<scenario>, std::string> select_systems(std::vector<scenario> selected,
+                                                                const std::vector<std::string>& systems);
 
 /// Makes the list of every scenario for the settings the command line gave (all_scenarios).
 using catalogue_maker = std::function<std::vector<scenario>(const settings&)>;
