@@ -1,5 +1,5 @@
 // Cancel modes against each exit reason (reference 5.3), explicit cancels, subscribing to a dead
-// producer, and event-type checks at subscribe time.
+// producer, event-type checks at subscribe time, and exit_after_last_producer against each end.
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -236,5 +236,73 @@ TEST_SUITE("stage_cancel") {
     }
     CHECK(total == 40);  // nothing lost although the cancel arrived before demand did
     CHECK(cancels.receive<cancel_seen>()->reason == exit_reason::normal());
+  }
+
+  TEST_CASE("exit_after_last_producer: a last producer that ended normally ends the consumer at once") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    probe watch(rt);
+    const pid p = start(rt, std::make_unique<stopper>());
+    stage_options<no_events> so;
+    so.exit_after_last_producer = true;
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()), std::move(so));
+    subscription_options o;
+    o.cancel = cancel_mode::temporary;
+    REQUIRE(subscribe(rt, c, p, o));
+    watch.watch(c);
+    rt.send(p, exit_reason::normal());
+    CHECK(watch.exit_of(c) == exit_reason::normal());
+  }
+
+  TEST_CASE("exit_after_last_producer: after a crashed last producer the consumer waits for producers_done") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    probe watch(rt);
+    const pid p = start(rt, std::make_unique<stopper>());
+    stage_options<no_events> so;
+    so.exit_after_last_producer = true;
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()), std::move(so));
+    subscription_options o;
+    o.cancel = cancel_mode::temporary;
+    REQUIRE(subscribe(rt, c, p, o));
+    watch.watch(c);
+    rt.send(p, exit_reason::error("boom"));
+    auto seen = cancels.receive<cancel_seen>();
+    REQUIRE(seen);
+    CHECK(seen->reason == exit_reason::error("boom"));
+    CHECK(rt.call<int>(c, 1, patience).ok());  // answered after the cancel: still waiting
+    // A replacement producer may come and go; the consumer finishes only once told.
+    const pid again = start(rt, std::make_unique<stopper>());
+    REQUIRE(subscribe(rt, c, again, o));
+    rt.send(again, exit_reason::normal());
+    CHECK(cancels.receive<cancel_seen>()->reason == exit_reason::normal());
+    CHECK(rt.call<int>(c, 1, patience).ok());
+    producers_done(rt, c);
+    CHECK(watch.exit_of(c) == exit_reason::normal());
+  }
+
+  TEST_CASE("producers_done ends a consumer with no producer left, and one whose last producer ends later") {
+    runtime rt({.threads = 2});
+    probe cancels(rt);
+    probe watch(rt);
+    stage_options<no_events> so;
+    so.exit_after_last_producer = true;
+    const pid idle = start(rt, std::make_unique<observer>(cancels.self()), std::move(so));
+    watch.watch(idle);
+    producers_done(rt, idle);
+    CHECK(watch.exit_of(idle) == exit_reason::normal());
+
+    stage_options<no_events> so2;
+    so2.exit_after_last_producer = true;
+    const pid c = start(rt, std::make_unique<observer>(cancels.self()), std::move(so2));
+    const pid p = start(rt, std::make_unique<stopper>());
+    subscription_options o;
+    o.cancel = cancel_mode::temporary;
+    REQUIRE(subscribe(rt, c, p, o));
+    watch.watch(c);
+    producers_done(rt, c);
+    CHECK(rt.call<int>(c, 1, patience).ok());  // its producer still runs
+    rt.send(p, exit_reason::error("late"));
+    CHECK(watch.exit_of(c) == exit_reason::normal());
   }
 }

@@ -54,6 +54,9 @@ struct stage_options {
   /// Consumers and producer_consumers: exit normally (after dispatching what is buffered) once the
   /// last subscription has ended without stopping the stage, e.g. every transient producer
   /// finished. What a pipeline wants from a stage with several producers or producer copies.
+  /// Only normal and shutdown ends count as finished: once a subscription has ended abnormally
+  /// without stopping the stage (`temporary`; its producer may be restarted and subscribe again),
+  /// the stage waits for `producers_done` before it finishes.
   bool exit_after_last_producer = false;
   /// How the stage's process runs (e.g. on a dedicated thread, for a blocking source or sink).
   spawn_options spawn;

@@ -64,6 +64,14 @@ void drain(Where& where, pid producer) {
   where.send(producer, detail::stage_drain{});
 }
 
+/// Tells a consumer or producer_consumer started with `exit_after_last_producer` that no producer
+/// will subscribe to it any more (thread-safe): it finishes normally once its remaining
+/// subscriptions have ended, however they ended. No effect on other stages.
+template <class Where>
+void producers_done(Where& where, pid consumer) {
+  where.send(consumer, detail::stage_producers_done{});
+}
+
 /// Switches a producer's demand mode (`accumulate` holds demand and events; `forward` replays
 /// them in order). No effect on other kinds.
 template <class Where>

@@ -74,6 +74,8 @@ struct stage_upstream_demand {
 };
 /// anyone -> producer: stop producing; exit normally once what is buffered has been dispatched.
 struct stage_drain {};
+/// anyone -> consumer: no producer will subscribe any more (see producers_done in start.hpp).
+struct stage_producers_done {};
 /// Internal marker: stop once everything buffered before it was dispatched.
 struct stage_stop_marker {
   exit_reason reason;

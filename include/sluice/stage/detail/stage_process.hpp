@@ -145,6 +145,7 @@ class stage_process final : public behaviour, private stage_control, private dis
       if (auto* c = m.get_if<stage_cancel_to_consumer>()) return on_producer_gone(c->ref, cancel_kind::cancel, c->reason);
       if (auto* s = m.get_if<stage_async_subscribe>()) return subscribe(s->target, nullptr);
     }
+    if (m.is<stage_producers_done>()) return on_producers_done();
     if (auto* d = m.get_if<down>()) return on_down(*d, m);
     if (auto* i = m.get_if<stage_async_info>()) return queue_info(std::move(i->msg));
     if (auto* r = m.get_if<stage_released_info>()) return on_info(r->msg);
@@ -564,9 +565,10 @@ class stage_process final : public behaviour, private stage_control, private dis
     call_user([&](auto& ctx) { user_->handle_cancel(kind, reason, subscription_ref{p.producer, ref}, ctx); });
     const bool exits = p.cancel == cancel_mode::permanent ||
                        (p.cancel == cancel_mode::transient && !reason.is_transient());
-    if (!exits || reason == exit_reason::other("already_subscribed")) {
-      if (exit_after_last_producer_ && producers_.empty()) finish_normally();
-      return;
+    const bool duplicate = reason == exit_reason::other("already_subscribed");
+    if (!exits || duplicate) {
+      if (!reason.is_transient() && !duplicate) producer_failed_ = true;
+      return finish_if_no_producers();
     }
     // A producer_consumer whose input ended normally first passes on what it has buffered, so a
     // finite pipeline drains completely (GenStage would drop those events).
@@ -574,9 +576,21 @@ class stage_process final : public behaviour, private stage_control, private dis
     stop(reason);
   }
 
-  void finish_normally() {
+  /// exit_after_last_producer: finish once no subscription is left, unless one ended abnormally
+  /// (its producer may be restarted and subscribe again) and producers_done has not come yet.
+  void finish_if_no_producers() {
+    if (!exit_after_last_producer_ || !producers_.empty() || finishing_) return;
+    if (producer_failed_ && !producers_done_) return;
+    finishing_ = true;
     if (kind_ == stage_kind::producer_consumer) return stop_after_buffered(exit_reason::normal());
     stop(exit_reason::normal());
+  }
+
+  void on_producers_done() {
+    if constexpr (has_in) {
+      producers_done_ = true;
+      finish_if_no_producers();
+    }
   }
 
   struct queued_events {
@@ -618,6 +632,9 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   // consumer side
   bool exit_after_last_producer_;
+  bool producer_failed_ = false;  // a subscription ended abnormally without stopping the stage
+  bool producers_done_ = false;   // told that no producer will subscribe any more
+  bool finishing_ = false;        // exit_after_last_producer has started the normal exit
   std::vector<subscribe_to> initial_;
   std::unordered_map<std::uint64_t, producer_entry> producers_;
   std::unordered_map<std::uint64_t, reply_handle> pending_subscribes_;
