@@ -474,11 +474,21 @@ std::string escape_pointer_segment(std::string_view key) {
 }
 
 std::string diagnostic::to_string() const {
-  std::string s = where.file.empty() ? "<input>" : where.file;
-  if (where.line != 0) s += ":" + position_text(where.line, where.column);
-  s += ": ";
-  if (where.line != 0 || !pointer.empty()) s += (pointer.empty() ? "/" : pointer) + ": ";
-  s += problem;
+  std::string prefix = where.file.empty() ? "<input>" : where.file;
+  if (where.line != 0) prefix += ":" + position_text(where.line, where.column);
+  prefix += ": ";
+  if (where.line != 0 || !pointer.empty()) prefix += (pointer.empty() ? "/" : pointer) + ": ";
+  // A problem of several lines (a jq compile error) repeats the prefix on each, so that every line
+  // still says where it belongs; trailing blanks and empty lines are dropped.
+  std::string s;
+  std::size_t from = 0;
+  while (from <= problem.size()) {
+    std::size_t to = std::min(problem.find('\n', from), problem.size());
+    std::string_view line(problem.data() + from, to - from);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
+    if (!line.empty() || s.empty()) s += (s.empty() ? "" : "\n") + prefix + std::string(line);
+    from = to + 1;
+  }
   if (!expected.empty()) s += " (" + expected + ")";
   return s;
 }

@@ -154,6 +154,30 @@ TEST_CASE("each configuration error exits 2 and names file:line:col and the JSON
   }
 }
 
+TEST_CASE("a jq compile error of several lines has file:line:col: /pointer: on every line") {
+  temp_dir dir;
+  const std::string text = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "echo": {"type": "jq", "options": {"filter": "select(. >"}, "subscribe_to": "numbers"},
+    "out": {"type": "null", "subscribe_to": "echo"}
+  }
+})";
+  const auto file = dir.write("jq.json", text);
+  const auto r = run_sluice(dir, {{"check", file.string()}});
+  INFO(describe(r));
+  CHECK(r.code() == 2);
+  const std::string prefix = file.string() + ":" + position_of(text, "\"select") + ": /stages/echo/options/filter: ";
+  auto lines = lines_of(r.err);
+  REQUIRE(lines.size() >= 3);  // jq's message spans lines, then the count
+  CHECK(lines.back() == "sluice: " + file.string() + ": 1 problem");
+  lines.pop_back();
+  for (auto& line : lines) CHECK_MESSAGE(line.rfind(prefix, 0) == 0, line);
+  CHECK(contains(lines.front(), "jq program does not compile"));
+  CHECK(contains(lines.back(), "(a valid jq program)"));
+}
+
 TEST_CASE("a file with several problems gets every one of them reported in one run") {
   temp_dir dir;
   const std::string text = R"({

@@ -54,7 +54,8 @@ struct diagnostic {
   /// `file:line:col: /pointer: problem (expected)`. The root pointer prints as `/`; ` (expected)`
   /// is left out when `expected` is empty; `:line:col` is left out when `where.line == 0`, and so
   /// is the pointer when it is also the root: a file that cannot be read gives `file: problem`.
-  /// An empty file name prints as `<input>`.
+  /// An empty file name prints as `<input>`. A problem of several lines gives as many lines, each
+  /// with the same prefix (` (expected)` goes at the end of the last).
   std::string to_string() const;
 };
 
