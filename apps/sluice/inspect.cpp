@@ -33,54 +33,73 @@ json options_schema(const pipeline::stage_type& t) {
   return s;
 }
 
-/// The JSON Schema of a pipeline file, made from the registry: one branch per stage type.
-json pipeline_schema(const pipeline::registry& r) {
-  json subscription = {
-      {"oneOf",
-       {{{"type", "string"}},
-        {{"type", "object"},
-         {"required", {"stage"}},
-         {"additionalProperties", false},
-         {"properties",
-          {{"stage", {{"type", "string"}}},
-           {"max_demand", {{"type", "integer"}, {"minimum", 1}}},
-           {"min_demand", {{"type", "integer"}, {"minimum", 0}}},
-           {"cancel", {{"enum", {"permanent", "transient", "temporary"}}}},
-           {"partition", {{"type", "integer"}, {"minimum", 0}}}}}}}}};
-  json dispatcher = {
-      {"oneOf",
-       {{{"enum", {"demand", "broadcast", "partition"}}},
-        {{"type", "object"},
-         {"required", {"type"}},
-         {"additionalProperties", false},
-         {"properties",
-          {{"type", {{"enum", {"demand", "broadcast", "partition"}}}},
-           {"partitions", {{"type", "integer"}, {"minimum", 1}}},
-           {"key", {{"type", "string"}}},
-           {"shuffle_demands_on_first_dispatch", {{"type", "boolean"}}}}}}}}};
+/// A `subscribe_to` entry.
+json subscription_schema() {
+  return {{"oneOf",
+           {{{"type", "string"}},
+            {{"type", "object"},
+             {"required", {"stage"}},
+             {"additionalProperties", false},
+             {"properties",
+              {{"stage", {{"type", "string"}}},
+               {"max_demand", {{"type", "integer"}, {"minimum", 1}}},
+               {"min_demand", {{"type", "integer"}, {"minimum", 0}}},
+               {"cancel", {{"enum", {"permanent", "transient", "temporary"}}}},
+               {"partition", {{"type", "integer"}, {"minimum", 0}}}}}}}}};
+}
+
+json dispatcher_schema() {
+  return {{"oneOf",
+           {{{"enum", {"demand", "broadcast", "partition"}}},
+            {{"type", "object"},
+             {"required", {"type"}},
+             {"additionalProperties", false},
+             {"properties",
+              {{"type", {{"enum", {"demand", "broadcast", "partition"}}}},
+               {"partitions", {{"type", "integer"}, {"minimum", 1}}},
+               {"key", {{"type", "string"}}},
+               {"shuffle_demands_on_first_dispatch", {{"type", "boolean"}}}}}}}}};
+}
+
+json restart_schema() {
+  return {{"type", "object"},
+          {"description", "restart an instance that exits abnormally, at most max_restarts times within max_seconds"},
+          {"additionalProperties", false},
+          {"properties",
+           {{"max_restarts", {{"type", "integer"}, {"minimum", 0}, {"default", 0}}},
+            {"max_seconds", {{"type", "number"}, {"exclusiveMinimum", 0}, {"default", 5}}}}}};
+}
+
+/// A stage: its engine keys, and one branch per stage type for `type` and `options`.
+json stage_schema(const pipeline::registry& r) {
   json variants = json::array();
   for (auto& [name, types] : r.types()) {
     for (auto& t : types) {
-      json v = {{"type", "object"},
-                {"description", std::string(pipeline::to_string(t.role)) + ": " + t.description},
-                {"required", {"type"}},
-                {"properties", {{"type", {{"const", name}}}, {"options", options_schema(t)}}}};
-      variants.push_back(v);
+      variants.push_back({{"type", "object"},
+                          {"description", std::string(pipeline::to_string(t.role)) + ": " + t.description},
+                          {"required", {"type"}},
+                          {"properties", {{"type", {{"const", name}}}, {"options", options_schema(t)}}}});
     }
   }
-  json stage = {{"type", "object"},
-                {"required", {"type"}},
-                {"additionalProperties", false},
-                {"properties",
-                 {{"type", {{"type", "string"}}},
-                  {"options", {{"type", "object"}}},
-                  {"description", {{"type", "string"}}},
-                  {"subscribe_to", {{"oneOf", {subscription, {{"type", "array"}, {"items", subscription}, {"minItems", 1}}}}}},
-                  {"dispatcher", dispatcher},
-                  {"buffer_size", {{"type", "integer"}, {"minimum", 1}}},
-                  {"buffer_keep", {{"enum", {"last", "first"}}}},
-                  {"concurrency", {{"type", "integer"}, {"minimum", 1}}}}},
-                {"allOf", {{{"anyOf", variants}}}}};
+  const json subscription = subscription_schema();
+  return {{"type", "object"},
+          {"required", {"type"}},
+          {"additionalProperties", false},
+          {"properties",
+           {{"type", {{"type", "string"}}},
+            {"options", {{"type", "object"}}},
+            {"description", {{"type", "string"}}},
+            {"subscribe_to", {{"oneOf", {subscription, {{"type", "array"}, {"items", subscription}, {"minItems", 1}}}}}},
+            {"dispatcher", dispatcher_schema()},
+            {"buffer_size", {{"type", "integer"}, {"minimum", 1}}},
+            {"buffer_keep", {{"enum", {"last", "first"}}}},
+            {"concurrency", {{"type", "integer"}, {"minimum", 1}}},
+            {"restart", restart_schema()}}},
+          {"allOf", {{{"anyOf", variants}}}}};
+}
+
+/// The JSON Schema of a pipeline file, made from the registry.
+json pipeline_schema(const pipeline::registry& r) {
   return {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
           {"title", "sluice pipeline (format version 1)"},
           {"type", "object"},
@@ -90,7 +109,7 @@ json pipeline_schema(const pipeline::registry& r) {
            {{"version", {{"const", 1}}},
             {"name", {{"type", "string"}}},
             {"description", {{"type", "string"}}},
-            {"stages", {{"type", "object"}, {"minProperties", 1}, {"additionalProperties", stage}}}}}};
+            {"stages", {{"type", "object"}, {"minProperties", 1}, {"additionalProperties", stage_schema(r)}}}}}};
 }
 
 std::string dot_id(const std::string& s) { return json(s).dump(); }

@@ -9,31 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/checker.hpp"
+
 namespace sluice::pipeline {
 
 namespace {
 
-using ojson = nlohmann::ordered_json;
+using namespace internal;
 
 json to_plain(const ojson& v) { return json::parse(v.dump()); }
-
-std::string q(const std::string& s) { return "\"" + s + "\""; }
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
-
-const char* json_type_name(const ojson& v) {
-  if (v.is_null()) return "null";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_array()) return "an array";
-  return "an object";
-}
 
 bool has_type(const ojson& v, option_type t) {
   switch (t) {
@@ -53,60 +37,6 @@ std::string a_or_an(option_type t) {
   if (t == option_type::any) return "any value";
   return (name[0] == 'i' || name[0] == 'a' || name[0] == 'o') ? "an " + name : "a " + name;
 }
-
-/// Collects problems with their positions.
-class checker {
- public:
-  explicit checker(const json_document& doc) : doc_(doc) {}
-
-  void at_value(const std::string& pointer, std::string problem, std::string expected = {}) {
-    diagnostics_.push_back({doc_.where(pointer), pointer, std::move(problem), std::move(expected)});
-  }
-  void at_key(const std::string& pointer, std::string problem, std::string expected = {}) {
-    diagnostics_.push_back({doc_.key_where(pointer), pointer, std::move(problem), std::move(expected)});
-  }
-  /// Reports keys of `object` (at `pointer`) that are not in `allowed`.
-  void known_keys(const ojson& object, const std::string& pointer, const std::vector<std::string>& allowed,
-                  const std::string& what) {
-    for (auto& [key, value] : object.items()) {
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        at_key(pointer + "/" + escape_pointer_segment(key), "unknown " + what + " " + q(key),
-               "one of: " + join(allowed));
-      }
-    }
-  }
-  /// An integer >= `minimum`, or a problem.
-  std::optional<std::int64_t> integer(const ojson& v, const std::string& pointer, std::int64_t minimum) {
-    if (!v.is_number_integer()) {
-      at_value(pointer, std::string("got ") + json_type_name(v), "an integer >= " + std::to_string(minimum));
-      return std::nullopt;
-    }
-    const auto n = v.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(v.get<std::uint64_t>(), INT64_MAX))
-                                          : v.get<std::int64_t>();
-    if (n < minimum) {
-      at_value(pointer, "got " + std::to_string(n), "an integer >= " + std::to_string(minimum));
-      return std::nullopt;
-    }
-    return n;
-  }
-  /// One of `choices`, or a problem.
-  std::optional<std::string> choice(const ojson& v, const std::string& pointer, const std::vector<std::string>& choices) {
-    std::vector<std::string> shown;
-    for (auto& c : choices) shown.push_back(q(c));
-    if (!v.is_string() || std::find(choices.begin(), choices.end(), v.get<std::string>()) == choices.end()) {
-      at_value(pointer, "got " + v.dump(), "one of " + join(shown));
-      return std::nullopt;
-    }
-    return v.get<std::string>();
-  }
-
-  std::vector<diagnostic> take() { return std::move(diagnostics_); }
-  [[nodiscard]] std::size_t count() const noexcept { return diagnostics_.size(); }
-
- private:
-  const json_document& doc_;
-  std::vector<diagnostic> diagnostics_;
-};
 
 class loader {
  public:
@@ -174,7 +104,7 @@ class loader {
       check_.at_value(ptr, std::string("got ") + json_type_name(body), "an object with \"type\"");
       return std::nullopt;
     }
-    check_.known_keys(body, ptr, {"type", "options", "subscribe_to", "dispatcher", "buffer_size", "buffer_keep", "concurrency", "description"},
+    check_.known_keys(body, ptr, {"type", "options", "subscribe_to", "dispatcher", "buffer_size", "buffer_keep", "concurrency", "restart", "description"},
                       "stage key");
     stage_spec s;
     s.name = name;
@@ -197,7 +127,7 @@ class loader {
     s.options = options(*s.type_info, body.contains("options") ? body["options"] : ojson::object(), ptr + "/options",
                         body.contains("options"));
     if (has_producers) s.subscribe_to = subscriptions(name, body["subscribe_to"], ptr + "/subscribe_to");
-    engine_keys(s, body);
+    engine_keys(check_, s, body);
     return s;
   }
 
@@ -344,57 +274,6 @@ class loader {
     return s;
   }
 
-  void engine_keys(stage_spec& s, const ojson& body) {
-    if (body.contains("dispatcher")) {
-      const std::string ptr = s.pointer + "/dispatcher";
-      const ojson& d = body["dispatcher"];
-      if (s.role == stage_role::sink) check_.at_key(ptr, "a sink has no consumers to dispatch to", "no dispatcher");
-      std::optional<std::string> kind;
-      if (d.is_string()) {
-        kind = check_.choice(d, ptr, {"demand", "broadcast", "partition"});
-      } else if (d.is_object()) {
-        check_.known_keys(d, ptr, {"type", "partitions", "key", "shuffle_demands_on_first_dispatch"}, "dispatcher key");
-        if (d.contains("type")) kind = check_.choice(d["type"], ptr + "/type", {"demand", "broadcast", "partition"});
-        else check_.at_value(ptr, "missing \"type\"", "\"demand\", \"broadcast\" or \"partition\"");
-      } else {
-        check_.at_value(ptr, std::string("got ") + json_type_name(d), "\"demand\" or an object with \"type\"");
-      }
-      if (kind == "broadcast") s.dispatcher.type = dispatcher_spec::kind::broadcast;
-      if (kind == "partition") {
-        s.dispatcher.type = dispatcher_spec::kind::partition;
-        if (!d.is_object() || !d.contains("partitions")) {
-          check_.at_value(ptr, "a partition dispatcher needs \"partitions\"", "\"partitions\": the number of partitions");
-        } else if (auto n = check_.integer(d["partitions"], ptr + "/partitions", 1)) {
-          s.dispatcher.partitions = static_cast<std::size_t>(*n);
-        }
-        if (d.is_object() && d.contains("key")) {
-          const ojson& k = d["key"];
-          if (!k.is_string() || (!k.get<std::string>().empty() && k.get<std::string>()[0] != '/')) {
-            check_.at_value(ptr + "/key", "got " + k.dump(), "a JSON pointer into the event, e.g. \"/user/id\"");
-          } else {
-            s.dispatcher.key = k.get<std::string>();
-          }
-        }
-      }
-    }
-    if (body.contains("buffer_size")) {
-      if (s.role == stage_role::sink) check_.at_key(s.pointer + "/buffer_size", "a sink has no output buffer", "no buffer_size");
-      if (auto n = check_.integer(body["buffer_size"], s.pointer + "/buffer_size", 1)) s.buffer_size = static_cast<std::size_t>(*n);
-    }
-    if (body.contains("buffer_keep")) {
-      if (auto k = check_.choice(body["buffer_keep"], s.pointer + "/buffer_keep", {"last", "first"})) {
-        s.buffer_keep = *k == "first" ? sluice::buffer_keep::first : sluice::buffer_keep::last;
-      }
-    }
-    if (body.contains("concurrency")) {
-      if (s.role == stage_role::source) {
-        check_.at_key(s.pointer + "/concurrency", "a source cannot run in copies", "concurrency on a transform or sink");
-      } else if (auto n = check_.integer(body["concurrency"], s.pointer + "/concurrency", 1)) {
-        s.concurrency = static_cast<std::size_t>(*n);
-      }
-    }
-  }
-
   /// Checks across stages: event types, partitions, cycles.
   void cross_checks(const pipeline_spec& spec) {
     for (auto& s : spec.stages) {
@@ -410,6 +289,7 @@ class loader {
       }
     }
     cycles(spec);
+    restart_checks(check_, spec);
   }
 
   void partition_checks(const stage_spec& producer, const stage_spec& consumer, const subscription_spec& sub) {

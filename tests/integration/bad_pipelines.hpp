@@ -180,6 +180,55 @@ inline std::vector<bad_pipeline> bad_pipelines() {
 })";
   add("unset environment variable", t, "/stages/out/options/path", position_of(t, "\"${"),
       "environment variable SLUICE_TEST_UNSET is not set");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers", "restart": 3}
+  }
+})";
+  add("restart that is not an object", t, "/stages/out/restart", position_of(t, "\"restart\": ", "3"),
+      "got an integer (an object {\"max_restarts\": N, \"max_seconds\": S})");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers", "restart": {"max_restarts": -1}}
+  }
+})";
+  add("negative max_restarts", t, "/stages/out/restart/max_restarts", position_of(t, "-1"), "got -1 (an integer >= 0)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "restart": {"max_restarts": 1, "max_seconds": 0}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("max_seconds that is not above 0", t, "/stages/numbers/restart/max_seconds", position_of(t, "\"max_seconds\": ", "0"),
+      "got 0 (a number above 0)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers", "restart": {"max_restart": 1}}
+  }
+})";
+  add("unknown restart key", t, "/stages/out/restart/max_restart", position_of(t, "\"max_restart\""),
+      "unknown restart key \"max_restart\" (one of: max_restarts, max_seconds)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "restart": {"max_restarts": 2}},
+    "out": {"type": "null", "subscribe_to": {"stage": "numbers", "cancel": "permanent"}}
+  }
+})";
+  add("permanent subscription to a restarted stage", t, "/stages/out/subscribe_to/cancel", position_of(t, "\"permanent\""),
+      "cancel \"permanent\" cannot be used with restarts (\"numbers\" has a \"restart\")");
   return cases;
 }
 

@@ -27,6 +27,14 @@ struct dispatcher_spec {
   std::string key;             ///< partition: JSON pointer into the event to hash ("" = whole event)
 };
 
+/// A stage's `restart`: how often its instances may be restarted after exiting abnormally.
+struct restart_spec {
+  std::size_t max_restarts = 0;  ///< 0: the first abnormal exit fails the run
+  double max_seconds = 5;        ///< the window restarts are counted in (all copies together)
+
+  [[nodiscard]] bool allowed() const noexcept { return max_restarts > 0; }
+};
+
 /// One stage, its options completed with defaults.
 struct stage_spec {
   std::string name;
@@ -39,6 +47,7 @@ struct stage_spec {
   std::optional<std::size_t> buffer_size;
   sluice::buffer_keep buffer_keep = sluice::buffer_keep::last;
   std::size_t concurrency = 1;
+  restart_spec restart;
   std::string pointer;  ///< "/stages/<name>"
 };
 
