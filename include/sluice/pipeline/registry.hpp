@@ -59,6 +59,7 @@ struct stage_instance {
   std::string pipeline_file;   ///< for messages
   stage_options<json> engine;  ///< dispatcher, buffer, dedicated thread... set by the loader
   std::shared_ptr<stage_stats> stats;
+  bool restarted = false;  ///< replaces an instance that crashed (a file sink then appends)
 };
 
 /// A problem with a stage's options found by a type's own check (beyond the schema), e.g. a jq

@@ -20,14 +20,17 @@ struct stage_report {
   std::string type;
   stage_role role = stage_role::transform;
   std::size_t copies = 1;
-  std::shared_ptr<stage_counters> counters;  ///< shared by its copies
+  std::shared_ptr<stage_counters> counters;  ///< shared by its copies and their restarts
+  /// From the stage's start to its last instance's exit; set once the pipeline has ended.
+  std::chrono::steady_clock::duration wall{};
 };
 
 /// How a pipeline run ended.
 struct run_outcome {
   bool ok = true;
-  std::string failed_stage;  ///< the first stage that exited abnormally
+  std::string failed_stage;  ///< the first stage that exited abnormally (beyond its restarts)
   exit_reason reason;        ///< why
+  bool restarts_exhausted = false;  ///< the stage had a `restart` and used it up
   std::chrono::steady_clock::duration wall{};
 };
 
@@ -45,8 +48,15 @@ class start_error : public std::runtime_error {
 /// A pipeline running on a runtime. Construction starts every stage (sources held back until all
 /// subscriptions are in place, so a broadcast's first consumer gets no head start), then lets the
 /// sources go. It ends when every stage has exited: all normally (finite sources exhausted and
-/// every event through to the sinks, or after drain()), or when one exits abnormally, which stops
-/// the others. The destructor stops what is still running.
+/// every event through to the sinks, or after drain()), or when one exits abnormally beyond its
+/// `restart` allowance, which stops the others. The destructor stops what is still running.
+///
+/// Restarts: an instance of a stage with `restart.max_restarts > 0` that exits abnormally once the
+/// pipeline is running is replaced by a fresh one (same options, same counters), subscribed to every
+/// instance of its producers (keeping its partition) and subscribed to by every instance of its
+/// consumers, as long as the stage has had no more than max_restarts restarts within max_seconds.
+/// The events the old instance held are lost (at most once); a restarted source starts from
+/// scratch. The registry the spec was loaded with must outlive the running_pipeline.
 class running_pipeline {
  public:
   /// Throws start_error if a stage cannot be started.

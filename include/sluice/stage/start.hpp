@@ -49,6 +49,15 @@ void async_subscribe(Where& where, pid consumer, pid producer, subscription_opti
   where.send(consumer, detail::stage_async_subscribe{{producer, std::move(options)}});
 }
 
+/// Asks `consumer` to subscribe to `producer` from inside a process, without blocking: the answer
+/// arrives later as one `call_reply` with the returned ref, carrying a subscribe_result (read it with
+/// `get_if<subscribe_result>()`) once the producer has acknowledged or refused, or a call_error
+/// (`noproc`, `no_reply`: the consumer is gone; `timeout`).
+inline call_ref subscribe(context& self, pid consumer, pid producer, subscription_options options,
+                          std::chrono::steady_clock::duration timeout) {
+  return self.call(consumer, detail::stage_subscribe_request{{producer, std::move(options)}}, timeout);
+}
+
 /// Cancels subscription `s` (any thread): its producer ends it and tells the consumer, whose
 /// cancel mode then applies.
 template <class Where>

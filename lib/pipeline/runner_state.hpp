@@ -1,0 +1,158 @@
+// lib/pipeline/runner_state.hpp: what a running pipeline shares between the thread that made it
+// and its watcher, the process that starts every stage instance and hears every exit.
+//
+// The watcher monitors each instance from birth. On an abnormal exit of an instance of a stage
+// with restarts left it starts a replacement and wires it with subscribe calls whose answers come
+// back as messages, so it never blocks; a restarted source is released once all of its consumers'
+// subscribe calls have been answered. A replacement may ask a partition dispatcher for its
+// partition before the producer has heard of the old instance's exit (`partition_taken`): that
+// call is made again a moment later. When every instance of a stage has ended normally, the
+// consumers whose producers have all ended are told `producers_done`: a consumer that lost a
+// producer to a crash waits for that word instead of finishing while a replacement may still come.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sluice/pipeline/runner.hpp>
+#include <sluice/process/context.hpp>
+
+namespace sluice::pipeline {
+
+namespace internal {
+
+using clock = std::chrono::steady_clock;
+
+/// How long a subscription may take to be acknowledged, at start or after a restart.
+inline constexpr auto wiring_timeout = std::chrono::seconds(30);
+
+/// One stage of a running pipeline, as its watcher sees it.
+struct stage_state {
+  const stage_spec* spec = nullptr;
+  std::vector<pid> copies;                  ///< the live instance of each copy; none once it ended
+  std::size_t alive = 0;                    ///< instances running
+  std::vector<std::size_t> producers;       ///< the stages it subscribes to (indices)
+  std::vector<std::size_t> consumers;       ///< the stages that subscribe to it (indices)
+  std::deque<clock::time_point> restarts;   ///< the restarts within the last max_seconds
+  clock::time_point started;
+  clock::time_point ended;
+};
+
+/// Which copy of which stage an instance is.
+struct instance_id {
+  std::size_t stage = 0;
+  std::size_t copy = 0;
+};
+
+/// A subscribe call the watcher makes for a restart, kept until its answer arrives.
+struct restart_call {
+  std::size_t consumer_stage = 0;
+  std::size_t producer_stage = 0;
+  pid consumer;
+  pid producer;
+  subscription_options options;
+  pid source;        ///< a restarted source this answer helps release (none otherwise)
+  int attempts = 0;  ///< calls made so far
+};
+
+/// The watcher to itself: make a refused restart_call again.
+struct retry_subscribe {
+  restart_call call;
+};
+
+/// Asks the watcher to start copy `id` of a stage (from the thread that makes the pipeline).
+struct start_request {
+  instance_id id;
+};
+struct start_reply {
+  pid stage;
+  std::string error;  ///< why it could not be started (none if `stage` is valid)
+};
+
+/// The options of a subscription of copy `copy` of `consumer` to `producer` (its partition, and
+/// `temporary` instead of `transient` when either side is restarted).
+subscription_options subscription_for(const stage_spec& consumer, const subscription_spec& sub,
+                                      const stage_spec& producer, std::size_t copy);
+
+}  // namespace internal
+
+struct running_pipeline::state {
+  state(runtime& r, const pipeline_spec& s);
+
+  runtime& rt;
+  const pipeline_spec spec;
+  std::vector<stage_report> reports;  ///< their counters are shared with the instances
+  internal::clock::time_point started = internal::clock::now();
+  pid watcher;
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable ended;
+  std::vector<internal::stage_state> stages;  // in file order, as spec.stages and reports
+  std::map<pid, internal::instance_id> instances;
+  std::size_t alive = 0;
+  bool wiring = true;     // no restarts until every instance is started and subscribed
+  bool draining = false;  // drain() was called: a restarted source is drained at once
+  bool stopping = false;  // the destructor runs: nothing is restarted any more
+  std::optional<std::string> wiring_failed;  // why wiring stopped: everything was killed
+  std::optional<run_outcome> outcome;
+  run_outcome pending;  // the first failure, while others still exit
+  std::map<std::uint64_t, internal::restart_call> calls;  // by call_ref id
+  std::map<pid, std::size_t> unreleased;  // a restarted source -> subscribe answers still to come
+
+  // The side of the thread that makes the pipeline (lib/pipeline/runner.cpp), without `mutex`.
+  /// Has the watcher start every instance; their pids by stage and copy. Throws start_error (after
+  /// killing what was started) if one cannot be started.
+  std::vector<std::vector<pid>> start_all();
+  /// Subscribes every instance to every instance of its producers; the first failure, if any, as
+  /// (stage, why).
+  std::optional<std::pair<std::string, std::string>> wire(const std::vector<std::vector<pid>>& instances);
+
+  /// Spawns the watcher of `st` (lib/pipeline/watcher.cpp).
+  static pid spawn_watcher(const std::shared_ptr<state>& st);
+
+  // The watcher's side (lib/pipeline/watcher.cpp), each with `mutex` held. Messages go out through
+  // `rt`; `self` (the watcher) only spawns and calls.
+  /// Starts copy `id` of a stage through `where` (`restarted`: replacing a crashed one) and records
+  /// it; throws what its start function throws.
+  pid start_instance(spawner& where, internal::instance_id id, bool restarted);
+  /// An instance exited.
+  void on_exit(context& self, pid who, const exit_reason& reason);
+  /// A subscribe call made for a restart was answered.
+  void on_call_reply(context& self, call_reply& reply);
+  /// A refused subscribe call is due to be made again.
+  void on_retry(context& self, internal::restart_call call);
+  /// Wiring is over (from the thread that made the pipeline): restarts may begin, and stages that
+  /// already ended tell their consumers.
+  void wiring_done();
+  /// Ends the run once every instance has exited.
+  void finish_if_done();
+  /// Kills every instance (the pipeline failed, or is being destroyed).
+  void kill_all();
+  /// The index of the stage called `stage` (which exists).
+  [[nodiscard]] std::size_t index_of(const std::string& stage) const;
+
+ private:
+  void on_crash(context& self, internal::instance_id id, const exit_reason& reason);
+  void restart(context& self, internal::instance_id id);
+  bool restart_allowed(internal::stage_state& s);
+  void fail(std::size_t stage, exit_reason reason, bool exhausted);
+  void call_subscribe(context& self, internal::restart_call call);
+  void answered(const internal::restart_call& call);
+  void subscribe_to_producers(context& self, internal::instance_id id, pid instance);
+  std::size_t subscribe_consumers(context& self, internal::instance_id id, pid instance);
+  void stage_ended(std::size_t stage);
+  void tell_consumers(std::size_t stage);
+  [[nodiscard]] bool producers_ended(std::size_t stage) const;
+};
+
+}  // namespace sluice::pipeline

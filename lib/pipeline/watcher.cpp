@@ -1,0 +1,322 @@
+// The watcher of a running pipeline (see runner_state.hpp): it starts every stage instance, hears
+// every exit, restarts instances within their stage's allowance, and tells consumers when all
+// their producers have ended.
+#include "pipeline/runner_state.hpp"
+
+#include <sluice/stage.hpp>
+
+namespace sluice::pipeline {
+
+using namespace internal;
+
+namespace {
+
+/// A refused partition is asked for again after retry_delay, at most max_attempts times in all.
+constexpr auto retry_delay = std::chrono::milliseconds(1);
+constexpr int max_attempts = 2000;
+
+/// Spawns through spawn_monitor, so the watcher sees a stage's exit however early it comes.
+class monitoring_spawner final : public spawner {
+ public:
+  explicit monitoring_spawner(context& self) : self_(self) {}
+  pid spawn(std::unique_ptr<behaviour> b, spawn_options o) override { return self_.spawn_monitor(std::move(b), o).first; }
+
+ private:
+  context& self_;
+};
+
+/// The partition number of `e` among `n`: by its value at `key` (the whole event if `whole`).
+std::size_t partition_of(const json& e, const json::json_pointer& key, bool whole, std::size_t n) {
+  const json* v = &e;
+  if (!whole) v = e.contains(key) ? &e.at(key) : nullptr;
+  if (v == nullptr) return 0;
+  if (v->is_number_unsigned()) return static_cast<std::size_t>(v->get<std::uint64_t>() % n);
+  if (v->is_number_integer()) {
+    const auto x = v->get<std::int64_t>();
+    const auto m = static_cast<std::int64_t>(n);
+    return static_cast<std::size_t>(((x % m) + m) % m);
+  }
+  return std::hash<json>{}(*v) % n;
+}
+
+std::unique_ptr<dispatcher<json>> make_dispatcher(const dispatcher_spec& d) {
+  switch (d.type) {
+    case dispatcher_spec::kind::demand:
+      return nullptr;  // the default
+    case dispatcher_spec::kind::broadcast:
+      return std::make_unique<broadcast_dispatcher<json>>();
+    case dispatcher_spec::kind::partition: {
+      typename partition_dispatcher<json>::options o;
+      o.partitions = d.partitions;
+      // Integers go to (value mod n), so numeric keys partition predictably; anything else by hash.
+      o.index = [n = d.partitions, key = json::json_pointer(d.key), whole = d.key.empty()](const json& e) {
+        return partition_of(e, key, whole, n);
+      };
+      return std::make_unique<partition_dispatcher<json>>(std::move(o));
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+subscription_options internal::subscription_for(const stage_spec& consumer, const subscription_spec& sub,
+                                                const stage_spec& producer, std::size_t copy) {
+  subscription_options opts = sub.options;
+  if (producer.dispatcher.type == dispatcher_spec::kind::partition && !opts.partition) {
+    opts.partition = partition_id{copy};  // one copy per partition
+  }
+  // A crash on a restarted side must not end the other: the watcher restarts it, or fails the run.
+  if ((consumer.restart.allowed() || producer.restart.allowed()) && opts.cancel == cancel_mode::transient) {
+    opts.cancel = cancel_mode::temporary;
+  }
+  return opts;
+}
+
+running_pipeline::state::state(runtime& r, const pipeline_spec& s) : rt(r), spec(s), stages(s.stages.size()) {
+  for (std::size_t i = 0; i < spec.stages.size(); ++i) {
+    const stage_spec& stage = spec.stages[i];
+    reports.push_back({stage.name, stage.type, stage.role, stage.concurrency, std::make_shared<stage_counters>()});
+    stages[i].spec = &stage;
+    stages[i].copies.resize(stage.concurrency);
+    for (const subscription_spec& sub : stage.subscribe_to) {
+      const std::size_t from = index_of(sub.stage);
+      stages[i].producers.push_back(from);
+      auto& consumers = stages[from].consumers;
+      if (std::find(consumers.begin(), consumers.end(), i) == consumers.end()) consumers.push_back(i);
+    }
+  }
+}
+
+std::size_t running_pipeline::state::index_of(const std::string& stage) const {
+  return static_cast<std::size_t>(spec.find(stage) - spec.stages.data());
+}
+
+pid running_pipeline::state::spawn_watcher(const std::shared_ptr<state>& st) {
+  return st->rt.spawn([st](context& self, message& m) {
+    std::lock_guard lock(st->mutex);
+    if (auto* r = m.get_if<request<start_request>>()) {
+      monitoring_spawner where(self);
+      try {
+        r->from.reply(start_reply{st->start_instance(where, r->body.id, false), {}});
+      } catch (const std::exception& e) {
+        r->from.reply(start_reply{{}, e.what()});
+      }
+    } else if (auto* d = m.get_if<down>()) {
+      st->on_exit(self, d->who, d->reason);
+    } else if (auto* c = m.get_if<call_reply>()) {
+      st->on_call_reply(self, *c);
+    } else if (auto* r = m.get_if<retry_subscribe>()) {
+      st->on_retry(self, std::move(r->call));
+    }
+  });
+}
+
+pid running_pipeline::state::start_instance(spawner& where, instance_id id, bool restarted) {
+  const stage_spec& s = spec.stages[id.stage];
+  stage_instance instance;
+  instance.restarted = restarted;
+  instance.name = id.copy == 0 ? s.name : s.name + "#" + std::to_string(id.copy + 1);
+  instance.pipeline_file = spec.file;
+  instance.engine.buffer_size = s.buffer_size;
+  instance.engine.buffer_keep = s.buffer_keep;
+  instance.engine.dispatcher = make_dispatcher(s.dispatcher);
+  instance.engine.counters = reports[id.stage].counters;
+  instance.stats = reports[id.stage].counters;
+  instance.engine.exit_after_last_producer = true;
+  if (s.role == stage_role::source) instance.engine.demand = demand_mode::accumulate;
+  stage_state& st = stages[id.stage];
+  if (st.started == clock::time_point{}) st.started = clock::now();
+  const pid p = s.type_info->start(where, s.options, std::move(instance));
+  // Recorded before this process can handle the new instance's down.
+  st.copies[id.copy] = p;
+  ++st.alive;
+  ++alive;
+  instances.emplace(p, id);
+  return p;
+}
+
+void running_pipeline::state::on_exit(context& self, pid who, const exit_reason& reason) {
+  auto it = instances.find(who);
+  if (it == instances.end()) return;
+  const instance_id id = it->second;
+  instances.erase(it);
+  stage_state& s = stages[id.stage];
+  s.copies[id.copy] = pid{};
+  --s.alive;
+  --alive;
+  // Once wiring failed, `killed` is our doing; the first other abnormal exit is the real cause.
+  const bool ours = wiring_failed && reason == exit_reason::killed();
+  if (!reason.is_normal() && !ours && pending.ok) on_crash(self, id, reason);
+  if (s.alive == 0) stage_ended(id.stage);
+  finish_if_done();
+}
+
+void running_pipeline::state::on_crash(context& self, instance_id id, const exit_reason& reason) {
+  stage_state& s = stages[id.stage];
+  if (!restart_allowed(s)) return fail(id.stage, reason, s.spec->restart.allowed() && !wiring && !stopping);
+  try {
+    restart(self, id);
+  } catch (const std::exception& e) {
+    fail(id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
+  }
+}
+
+bool running_pipeline::state::restart_allowed(stage_state& s) {
+  if (wiring || stopping || !s.spec->restart.allowed()) return false;
+  const auto now = clock::now();
+  const auto window = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s.spec->restart.max_seconds));
+  while (!s.restarts.empty() && now - s.restarts.front() > window) s.restarts.pop_front();
+  if (s.restarts.size() >= s.spec->restart.max_restarts) return false;
+  s.restarts.push_back(now);
+  return true;
+}
+
+void running_pipeline::state::restart(context& self, instance_id id) {
+  monitoring_spawner where(self);
+  const pid p = start_instance(where, id, true);
+  reports[id.stage].counters->restarts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  const bool source = spec.stages[id.stage].role == stage_role::source;
+  if (source && draining) sluice::drain(rt, p);
+  subscribe_to_producers(self, id, p);
+  const std::size_t asked = subscribe_consumers(self, id, p);
+  if (source) {
+    // Held in accumulate mode until every consumer has subscribed, as at start.
+    if (asked == 0) sluice::demand(rt, p, demand_mode::forward);
+    else unreleased[p] = asked;
+  } else if (producers_ended(id.stage)) {
+    sluice::producers_done(rt, p);  // nothing will feed it: it ends at once
+  }
+}
+
+void running_pipeline::state::subscribe_to_producers(context& self, instance_id id, pid instance) {
+  const stage_spec& s = spec.stages[id.stage];
+  for (const subscription_spec& sub : s.subscribe_to) {
+    const std::size_t from = index_of(sub.stage);
+    const subscription_options opts = subscription_for(s, sub, spec.stages[from], id.copy);
+    for (pid producer : stages[from].copies) {
+      if (producer.valid()) call_subscribe(self, {id.stage, from, instance, producer, opts, pid{}});
+    }
+  }
+}
+
+std::size_t running_pipeline::state::subscribe_consumers(context& self, instance_id id, pid instance) {
+  const stage_spec& producer = spec.stages[id.stage];
+  const pid source = producer.role == stage_role::source ? instance : pid{};
+  std::size_t asked = 0;
+  for (std::size_t c : stages[id.stage].consumers) {
+    for (const subscription_spec& sub : spec.stages[c].subscribe_to) {
+      if (sub.stage != producer.name) continue;
+      for (std::size_t copy = 0; copy < stages[c].copies.size(); ++copy) {
+        const pid consumer = stages[c].copies[copy];
+        if (!consumer.valid()) continue;
+        call_subscribe(self, {c, id.stage, consumer, instance, subscription_for(spec.stages[c], sub, producer, copy), source});
+        ++asked;
+      }
+    }
+  }
+  return asked;
+}
+
+void running_pipeline::state::call_subscribe(context& self, restart_call call) {
+  ++call.attempts;
+  const call_ref ref = subscribe(self, call.consumer, call.producer, call.options, wiring_timeout);
+  calls.emplace(ref.id, std::move(call));
+}
+
+void running_pipeline::state::on_call_reply(context& self, call_reply& reply) {
+  auto it = calls.find(reply.ref.id);
+  if (it == calls.end()) return;
+  restart_call call = std::move(it->second);
+  calls.erase(it);
+  const auto* r = reply.result ? reply.result->get_if<subscribe_result>() : nullptr;
+  const bool taken = r != nullptr && !*r && r->error.what() == exit_reason::kind::other &&
+                     r->error.detail().rfind("partition_taken", 0) == 0;
+  if (taken && pending.ok && call.attempts < max_attempts) {
+    // The producer has not heard of the old instance's exit yet; it will have in a moment.
+    self.send_after(self.self(), retry_subscribe{std::move(call)}, retry_delay);
+    return;
+  }
+  answered(call);
+  // Other refusals cannot happen (the loader checked event types and partitions), and a side that
+  // died meanwhile reports its own exit. What is left is a subscription that never came.
+  const bool timeout = !reply.result && reply.result.error() == call_error::timeout;
+  if (!pending.ok || (!timeout && !taken)) return;
+  fail(call.consumer_stage,
+       exit_reason::error("could not subscribe to \"" + spec.stages[call.producer_stage].name + "\" after a restart: " +
+                          (timeout ? std::string("timeout") : r->error.to_string())),
+       false);
+}
+
+void running_pipeline::state::on_retry(context& self, restart_call call) {
+  const bool alive = instances.count(call.consumer) != 0 && instances.count(call.producer) != 0;
+  if (pending.ok && alive) return call_subscribe(self, std::move(call));
+  answered(call);
+}
+
+/// A restarted source is released once every subscribe call to it has been answered.
+void running_pipeline::state::answered(const restart_call& call) {
+  auto u = unreleased.find(call.source);
+  if (u == unreleased.end() || --u->second != 0) return;
+  unreleased.erase(u);
+  sluice::demand(rt, call.source, demand_mode::forward);
+}
+
+void running_pipeline::state::fail(std::size_t stage, exit_reason reason, bool exhausted) {
+  pending.ok = false;
+  pending.failed_stage = spec.stages[stage].name;
+  pending.reason = std::move(reason);
+  pending.restarts_exhausted = exhausted;
+  kill_all();  // the rest cannot finish now
+}
+
+void running_pipeline::state::kill_all() {
+  for (auto& [p, id] : instances) rt.exit(p, exit_reason::kill());
+}
+
+void running_pipeline::state::stage_ended(std::size_t stage) {
+  stages[stage].ended = clock::now();
+  tell_consumers(stage);
+}
+
+/// Its consumers whose producers have all ended will get no new producer.
+void running_pipeline::state::tell_consumers(std::size_t stage) {
+  if (wiring || !pending.ok) return;
+  for (std::size_t c : stages[stage].consumers) {
+    if (!producers_ended(c)) continue;
+    for (pid p : stages[c].copies) {
+      if (p.valid()) sluice::producers_done(rt, p);
+    }
+  }
+}
+
+bool running_pipeline::state::producers_ended(std::size_t stage) const {
+  return std::all_of(stages[stage].producers.begin(), stages[stage].producers.end(),
+                     [&](std::size_t p) { return stages[p].alive == 0; });
+}
+
+void running_pipeline::state::wiring_done() {
+  wiring = false;
+  started = clock::now();
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].alive == 0) tell_consumers(i);
+  }
+}
+
+void running_pipeline::state::finish_if_done() {
+  if (wiring || alive != 0 || outcome) return;
+  outcome = pending;
+  if (outcome->ok && wiring_failed) {
+    outcome->ok = false;
+    outcome->reason = exit_reason::error(*wiring_failed);
+  }
+  const auto now = clock::now();
+  outcome->wall = now - started;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const stage_state& s = stages[i];
+    if (s.started != clock::time_point{}) reports[i].wall = (s.alive == 0 ? s.ended : now) - s.started;
+  }
+  ended.notify_all();
+}
+
+}  // namespace sluice::pipeline

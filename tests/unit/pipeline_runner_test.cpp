@@ -1,0 +1,287 @@
+// The pipeline runner's restarts, driven through running_pipeline with stage types made here: a
+// source and a transform that crash a given number of times in all, and a sink that records.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sluice/pipeline/model.hpp>
+#include <sluice/pipeline/runner.hpp>
+#include <sluice/stage.hpp>
+
+using namespace sluice;
+using namespace sluice::pipeline;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto deadline = 30s;
+
+/// Crashes left for the stages of one test, shared by every instance and restart.
+struct crashes {
+  std::atomic<int> left{0};
+  /// True (and counted) if one more crash is allowed.
+  bool take() {
+    int n = left.load();
+    while (n > 0 && !left.compare_exchange_weak(n, n - 1)) {
+    }
+    return n > 0;
+  }
+};
+
+/// What the sink received, and a way to wait for something in it.
+struct recorder {
+  std::mutex mutex;  // guards events
+  std::condition_variable grew;
+  std::vector<json> events;
+
+  void add(std::span<json> batch) {
+    {
+      std::lock_guard lock(mutex);
+      events.insert(events.end(), batch.begin(), batch.end());
+    }
+    grew.notify_all();
+  }
+  /// Waits until `done(events)` holds; false after the deadline.
+  template <class F>
+  bool wait_until(F done) {
+    std::unique_lock lock(mutex);
+    return grew.wait_for(lock, deadline, [&] { return done(events); });
+  }
+  std::vector<json> snapshot() {
+    std::lock_guard lock(mutex);
+    return events;
+  }
+};
+
+/// Emits 1, 2, ... up to `to` (endless without it); crashes on reaching `crash_at` while the
+/// shared budget allows.
+class numbers final : public producer<json> {
+ public:
+  numbers(const json& o, std::shared_ptr<crashes> c)
+      : to_(o.value("to", std::int64_t{0})), crash_at_(o.value("crash_at", std::int64_t{0})), crashes_(std::move(c)) {}
+  void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
+    for (std::size_t i = 0; i < demand && (to_ == 0 || next_ <= to_); ++i) {
+      if (next_ == crash_at_ && crashes_->take()) throw std::runtime_error("numbers: crashed at " + std::to_string(next_));
+      ctx.emit(json(next_++));
+    }
+    if (to_ != 0 && next_ > to_) ctx.stop_after_dispatch();
+  }
+
+ private:
+  std::int64_t to_;
+  std::int64_t crash_at_;
+  std::shared_ptr<crashes> crashes_;
+  std::int64_t next_ = 1;
+};
+
+/// Passes events on; crashes on the `crash_at`-th event an instance sees while the budget allows.
+class pass final : public producer_consumer<json, json> {
+ public:
+  pass(const json& o, std::shared_ptr<crashes> c) : crash_at_(o.value("crash_at", std::int64_t{0})), crashes_(std::move(c)) {}
+  void handle_events(std::span<json> events, subscription_ref, stage_context<json>& ctx) override {
+    for (json& e : events) {
+      if (++seen_ == crash_at_ && crashes_->take()) throw std::runtime_error("pass: crashed");
+      ctx.emit(std::move(e));
+    }
+  }
+
+ private:
+  std::int64_t crash_at_;
+  std::shared_ptr<crashes> crashes_;
+  std::int64_t seen_ = 0;
+};
+
+class record final : public consumer<json> {
+ public:
+  explicit record(std::shared_ptr<recorder> r) : r_(std::move(r)) {}
+  void handle_events(std::span<json> events, subscription_ref, stage_context<no_events>&) override { r_->add(events); }
+
+ private:
+  std::shared_ptr<recorder> r_;
+};
+
+option_spec integer_option(std::string name) {
+  option_spec o;
+  o.name = std::move(name);
+  o.type = option_type::integer;
+  return o;
+}
+
+pipeline::stage_type type(std::string name, stage_role role) {
+  pipeline::stage_type t;
+  t.name = std::move(name);
+  t.role = role;
+  return t;
+}
+
+/// A registry with the three test types, sharing `budget` and `out`.
+registry test_types(const std::shared_ptr<crashes>& budget, const std::shared_ptr<recorder>& out) {
+  registry r;
+  auto source = type("numbers", stage_role::source);
+  source.options = {integer_option("to"), integer_option("crash_at")};
+  source.start = [budget](spawner& where, const json& o, stage_instance i) {
+    return start(where, std::make_unique<numbers>(o, budget), std::move(i.engine));
+  };
+  r.add(std::move(source));
+  auto transform = type("pass", stage_role::transform);
+  transform.options = {integer_option("crash_at")};
+  transform.start = [budget](spawner& where, const json& o, stage_instance i) {
+    return start(where, std::make_unique<pass>(o, budget), std::move(i.engine));
+  };
+  r.add(std::move(transform));
+  auto sink = type("record", stage_role::sink);
+  sink.start = [out](spawner& where, const json&, stage_instance i) {
+    stage_options<no_events> o;
+    o.exit_after_last_producer = i.engine.exit_after_last_producer;
+    o.counters = i.engine.counters;
+    return start(where, std::make_unique<record>(out), std::move(o));
+  };
+  r.add(std::move(sink));
+  return r;
+}
+
+/// A test's pipeline and what it shares with its stages.
+struct fixture {
+  std::shared_ptr<crashes> budget = std::make_shared<crashes>();
+  std::shared_ptr<recorder> out = std::make_shared<recorder>();
+  registry types = test_types(budget, out);
+  runtime rt{{.threads = 2}};
+
+  explicit fixture(int crashes_allowed) { budget->left = crashes_allowed; }
+
+  pipeline_spec load(const std::string& text) {
+    auto doc = parse_document(text, "test.json");
+    REQUIRE(doc);
+    auto loaded = load_pipeline(*doc, types);
+    for (auto& d : loaded.diagnostics) FAIL_CHECK(d.to_string());
+    REQUIRE(loaded);
+    return std::move(*loaded.pipeline);
+  }
+};
+
+std::uint64_t restarts_of(const running_pipeline& p, const std::string& stage) {
+  for (auto& s : p.stages()) {
+    if (s.name == stage) return s.counters->restarts.load();
+  }
+  return 0;
+}
+
+std::ptrdiff_t count_of(const std::vector<json>& events, int value) {
+  return std::count(events.begin(), events.end(), json(value));
+}
+
+}  // namespace
+
+TEST_SUITE("pipeline_runner") {
+  TEST_CASE("a restarted source starts again from scratch and the pipeline still ends normally") {
+    fixture f(1);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 100, "crash_at": 31}, "restart": {"max_restarts": 1}},
+      "sink": {"type": "record", "subscribe_to": {"stage": "src", "max_demand": 10, "min_demand": 5}}}})"));
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK(outcome->ok);
+    CHECK(restarts_of(p, "src") == 1);
+    const auto events = f.out->snapshot();
+    CHECK(count_of(events, 1) == 2);  // delivered before the crash, and again by the fresh source
+    CHECK(count_of(events, 100) == 1);
+    CHECK(events.back() == json(100));
+  }
+
+  TEST_CASE("drain reaches a source that was restarted") {
+    fixture f(1);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"crash_at": 50}, "restart": {"max_restarts": 1}},
+      "sink": {"type": "record", "subscribe_to": {"stage": "src", "max_demand": 10, "min_demand": 5}}}})"));
+    // The fresh source has started over once 1 has arrived twice.
+    REQUIRE(f.out->wait_until([](const std::vector<json>& e) { return count_of(e, 1) == 2; }));
+    p.drain();
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK(outcome->ok);
+    CHECK(restarts_of(p, "src") == 1);
+  }
+
+  TEST_CASE("more crashes than max_restarts within max_seconds fail the run, restarts exhausted") {
+    fixture f(3);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 100, "crash_at": 5}, "restart": {"max_restarts": 2, "max_seconds": 60}},
+      "sink": {"type": "record", "subscribe_to": "src"}}})"));
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK_FALSE(outcome->ok);
+    CHECK(outcome->failed_stage == "src");
+    CHECK(outcome->restarts_exhausted);
+    CHECK(outcome->reason == exit_reason::error("numbers: crashed at 5"));
+    CHECK(restarts_of(p, "src") == 2);
+  }
+
+  TEST_CASE("without a restart key the first crash fails the run, and restarts are not said to be exhausted") {
+    fixture f(1);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 100, "crash_at": 5}},
+      "sink": {"type": "record", "subscribe_to": "src"}}})"));
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK_FALSE(outcome->ok);
+    CHECK(outcome->failed_stage == "src");
+    CHECK_FALSE(outcome->restarts_exhausted);
+    CHECK(restarts_of(p, "src") == 0);
+  }
+
+  TEST_CASE("a transform restarted after its producer has finished ends, and so does its consumer") {
+    fixture f(1);
+    // The source sends its five events in one batch and ends; the transform crashes on the third.
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 5}},
+      "mid": {"type": "pass", "options": {"crash_at": 3}, "subscribe_to": "src", "restart": {"max_restarts": 1}},
+      "sink": {"type": "record", "subscribe_to": "mid"}}})"));
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK(outcome->ok);
+    CHECK(restarts_of(p, "mid") == 1);
+    CHECK(f.out->snapshot().empty());  // the batch in flight is lost: at most once
+  }
+
+  TEST_CASE("the consumers of a crashed transform get the events of its replacement, every copy") {
+    fixture f(2);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 2000}},
+      "mid": {"type": "pass", "options": {"crash_at": 25}, "concurrency": 2, "restart": {"max_restarts": 2},
+              "subscribe_to": {"stage": "src", "max_demand": 10, "min_demand": 5}},
+      "sink": {"type": "record", "concurrency": 2, "subscribe_to": "mid"}}})"));
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK(outcome->ok);
+    CHECK(restarts_of(p, "mid") == 2);
+    const auto events = f.out->snapshot();
+    CHECK(count_of(events, 2000) == 1);
+    CHECK(events.size() >= 2000 - 4 * 10);  // each crash loses what its instance held: 2 x max_demand at most
+    CHECK(events.size() < 2000);
+  }
+
+  TEST_CASE("each stage's wall time runs from its start to its last instance's exit") {
+    fixture f(0);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 1000}},
+      "sink": {"type": "record", "subscribe_to": "src"}}})"));
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK(outcome->ok);
+    for (auto& s : p.stages()) {
+      CAPTURE(s.name);
+      CHECK(s.wall > std::chrono::steady_clock::duration::zero());
+      CHECK(s.wall <= outcome->wall + 1s);
+    }
+  }
+
+}
