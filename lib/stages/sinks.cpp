@@ -17,11 +17,12 @@ namespace {
 /// batches. Runs on a thread of its own (writes block).
 class line_sink final : public consumer<json> {
  public:
-  line_sink(const json& o, const stage_instance&, bool to_stdout)
+  line_sink(const json& o, const stage_instance& instance, bool to_stdout)
       : to_stdout_(to_stdout),
         path_(to_stdout ? std::string("<stdout>") : string_option(o, "path", "")),
         text_(string_option(o, "format", "jsonl") == "text"),
-        append_(o.value("append", false)) {}
+        // A restarted sink keeps what its predecessor wrote.
+        append_(o.value("append", false) || instance.restarted) {}
 
   ~line_sink() override {
     if (!to_stdout_ && fd_ >= 0) ::close(fd_);
@@ -106,7 +107,7 @@ void register_sinks(pipeline::registry& r) {
   }
   {
     r.add(describe("file", stage_role::sink,
-                    "Writes each event to a file, one per line; whole lines only, flushed as it goes.",
+                    "Writes each event to a file, one per line; whole lines only, flushed as it goes (a restart appends).",
                     sink_options(true), start_line_sink<false>));
   }
   {

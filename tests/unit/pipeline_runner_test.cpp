@@ -2,10 +2,15 @@
 // source and a transform that crash a given number of times in all, and a sink that records.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -175,6 +180,39 @@ std::uint64_t restarts_of(const running_pipeline& p, const std::string& stage) {
   return 0;
 }
 
+/// Spawns on a runtime, as a stage type's start function expects.
+class runtime_spawner final : public spawner {
+ public:
+  explicit runtime_spawner(runtime& rt) : rt_(rt) {}
+  pid spawn(std::unique_ptr<behaviour> b, spawn_options o) override { return rt_.spawn(std::move(b), o); }
+
+ private:
+  runtime& rt_;
+};
+
+/// What the built-in `file` sink leaves in a file that held "0\n" after it writes 1 and 2.
+std::string file_sink_output(bool restarted) {
+  const auto path = std::filesystem::temp_directory_path() / ("sluice_runner_test_" + std::to_string(::getpid()) + ".jsonl");
+  std::ofstream(path) << "0\n";
+  registry types;
+  register_builtins(types);
+  runtime rt({.threads = 2});
+  runtime_spawner where(rt);
+  stage_instance instance;
+  instance.restarted = restarted;
+  instance.engine.exit_after_last_producer = true;
+  const pid sink = types.find("file", stage_role::sink)->start(where, {{"path", path.string()}, {"format", "jsonl"}}, std::move(instance));
+  const pid source = start_from_range(rt, std::vector<json>{1, 2});
+  subscription_options o;
+  o.cancel = cancel_mode::transient;
+  REQUIRE(subscribe(rt, sink, source, o));
+  REQUIRE(rt.await_exit(sink, deadline));  // it has written everything (noproc if it already has)
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(path);
+  return text;
+}
+
 std::ptrdiff_t count_of(const std::vector<json>& events, int value) {
   return std::count(events.begin(), events.end(), json(value));
 }
@@ -284,4 +322,8 @@ TEST_SUITE("pipeline_runner") {
     }
   }
 
+  TEST_CASE("a restarted file sink appends to what its predecessor wrote; a first start truncates") {
+    CHECK(file_sink_output(true) == "0\n1\n2\n");
+    CHECK(file_sink_output(false) == "1\n2\n");
+  }
 }
