@@ -111,16 +111,31 @@ void print_summary(const std::vector<pipeline::stage_report>& stages, std::chron
                    std::ostream& err) {
   err << std::left << std::setw(18) << "stage" << std::setw(12) << "type" << std::right << std::setw(12) << "in"
       << std::setw(12) << "out" << std::setw(10) << "dropped" << std::setw(10) << "skipped" << std::setw(10) << "restarts"
-      << "\n";
+      << std::setw(10) << "wall" << "\n";
   for (auto& s : stages) {
     auto& c = *s.counters;
     std::string name = s.name + (s.copies > 1 ? " x" + std::to_string(s.copies) : "");
+    std::ostringstream seconds;
+    seconds << std::fixed << std::setprecision(3) << std::chrono::duration<double>(s.wall).count() << "s";
     err << std::left << std::setw(18) << name << std::setw(12) << s.type << std::right << std::setw(12)
         << (s.role == pipeline::stage_role::source ? std::string("-") : std::to_string(c.events_in.load())) << std::setw(12)
         << (s.role == pipeline::stage_role::sink ? std::string("-") : std::to_string(c.events_out.load())) << std::setw(10)
-        << c.dropped.load() << std::setw(10) << c.skipped.load() << std::setw(10) << c.restarts.load() << "\n";
+        << c.dropped.load() << std::setw(10) << c.skipped.load() << std::setw(10) << c.restarts.load() << std::setw(10)
+        << seconds.str() << "\n";
   }
   err << "wall time: " << std::fixed << std::setprecision(3) << std::chrono::duration<double>(wall).count() << " s\n";
+}
+
+/// Why the run failed, naming the stage (and its restart allowance when it used it up).
+void print_failure(const pipeline::run_outcome& outcome, const pipeline::pipeline_spec& spec, std::ostream& err) {
+  err << "sluice: stage \"" << outcome.failed_stage << "\" failed";
+  const pipeline::stage_spec* s = spec.find(outcome.failed_stage);
+  if (outcome.restarts_exhausted && s != nullptr) {
+    std::ostringstream window;  // 5, 0.5: the seconds as written, whatever the stream's format
+    window << s->restart.max_seconds;
+    err << ", restarts exhausted (more than " << s->restart.max_restarts << " within " << window.str() << " s); last";
+  }
+  err << ": " << outcome.reason.to_string() << "\n";
 }
 
 }  // namespace
@@ -154,7 +169,7 @@ int run_command(const std::vector<std::string>& args, std::ostream&, std::ostrea
   }
   print_summary(reports, outcome->wall, err);
   if (!outcome->ok) {
-    err << "sluice: stage \"" << outcome->failed_stage << "\" failed: " << outcome->reason.to_string() << "\n";
+    print_failure(*outcome, *spec, err);
     return exit_failure;
   }
   return exit_ok;

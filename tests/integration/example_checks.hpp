@@ -161,11 +161,24 @@ inline void check_broadcast(const temp_dir& dir, const run_result& r) {
   CHECK(s["out"].in == 1000 + 1000 / 7);
 }
 
+inline void check_restart(const temp_dir& dir, const run_result& r) {
+  const auto values = whole_jsonl(read_file(dir / "restarted.jsonl"));
+  CHECK(std::is_sorted(values.begin(), values.end()));
+  CHECK(std::adjacent_find(values.begin(), values.end()) == values.end());  // nothing twice
+  CHECK(std::count(values.begin(), values.end(), json(500)) == 0);
+  CHECK((!values.empty() && values.front() == json(1) && values.back() == json(1000)));
+  CHECK(values.size() >= 1000 - 10);  // the crash loses what was in flight: max_demand at most
+  const auto s = parse_summary(r.err);
+  CHECK(s["picky"].restarts == 1);
+  CHECK(s["out"].in == values.size());
+}
+
 inline const std::map<std::string, content_check>& content_checks() {
   static const std::map<std::string, content_check> checks{
       {"hello.json", check_hello},           {"word_count.json", check_word_count},
       {"log_filter.json", check_log_filter}, {"rate_limited.json", check_rate_limited},
       {"partitioned.json", check_partitioned}, {"broadcast.json", check_broadcast},
+      {"restart.json", check_restart},
   };
   return checks;
 }

@@ -1,9 +1,13 @@
-// A test plugin for `sluice --plugin`: registers a user stage type exactly as a real plugin would.
+// A test plugin for `sluice --plugin`: registers user stage types exactly as a real plugin would.
 //
 // `explode` is a transform that passes events through and throws a std::runtime_error on its
 // `at`-th event: user code that fails, for the runtime to turn into an exit reason naming the stage.
+// `flaky` does the same, but only `crashes` times in all for a stage (over its copies and restarts):
+// a stage that fails and then, restarted, works.
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -39,6 +43,54 @@ class explode_stage final : public sluice::producer_consumer<json, json> {
   std::uint64_t seen_ = 0;
 };
 
+/// How many more times each `flaky` stage (by its pipeline name) may crash.
+class crash_budget {
+ public:
+  /// True if `stage` may crash now (and counts it); `crashes` is its budget at its first crash.
+  bool take(const std::string& stage, std::uint64_t crashes) {
+    std::lock_guard lock(mutex_);
+    auto [it, fresh] = left_.emplace(stage, crashes);
+    if (it->second == 0) return false;
+    --it->second;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::uint64_t> left_;
+};
+
+crash_budget& budget() {
+  static crash_budget b;
+  return b;
+}
+
+class flaky_stage final : public sluice::producer_consumer<json, json> {
+ public:
+  flaky_stage(const json& options, const std::string& instance)
+      : at_(options.at("at").get<std::uint64_t>()),
+        crashes_(options.at("crashes").get<std::uint64_t>()),
+        stage_(instance.substr(0, instance.find('#'))) {}
+
+  void handle_events(std::span<json> events, sluice::subscription_ref, sluice::stage_context<json>& ctx) override {
+    std::vector<json> out;
+    out.reserve(events.size());
+    for (json& e : events) {
+      if (++seen_ == at_ && budget().take(stage_, crashes_)) {
+        throw std::runtime_error("flaky: crashed on event " + std::to_string(seen_));
+      }
+      out.push_back(std::move(e));
+    }
+    ctx.emit(std::move(out));
+  }
+
+ private:
+  std::uint64_t at_;
+  std::uint64_t crashes_;
+  std::string stage_;
+  std::uint64_t seen_ = 0;
+};
+
 option_spec option(std::string name, option_type type, std::string description, json default_value) {
   option_spec o;
   o.name = std::move(name);
@@ -63,4 +115,18 @@ extern "C" void sluice_register_stages(sluice::pipeline::registry& r) {
     return sluice::start(where, std::make_unique<explode_stage>(options), std::move(instance.engine));
   };
   r.add(std::move(t));
+
+  sluice::pipeline::stage_type f;
+  f.name = "flaky";
+  f.role = sluice::pipeline::stage_role::transform;
+  f.description = "Passes events on; an instance throws on its `at`-th event, `crashes` times in all (a test plugin).";
+  auto flaky_at = option("at", option_type::integer, "which event of an instance (1-based) to throw on", 10);
+  flaky_at.minimum = 1;
+  auto crashes = option("crashes", option_type::integer, "how many times the stage crashes, over its copies and restarts", 1);
+  crashes.minimum = 0;
+  f.options = {flaky_at, crashes};
+  f.start = [](sluice::pipeline::spawner& where, const json& options, sluice::pipeline::stage_instance instance) {
+    return sluice::start(where, std::make_unique<flaky_stage>(options, instance.name), std::move(instance.engine));
+  };
+  r.add(std::move(f));
 }
