@@ -40,10 +40,10 @@ bool erase_first(V& v, P&& pred) {
 
 process::process(runtime_impl& rt, std::unique_ptr<behaviour> b, bool dedicated)
     : rt_(rt),
-      mailbox_(/*starts_idle=*/!b->has_init()),
       dedicated_(dedicated ? std::make_unique<std::counting_semaphore<>>(0) : nullptr),
       behaviour_(std::move(b)),
-      init_pending_(behaviour_->has_init()) {}
+      init_pending_(behaviour_->has_init()),
+      mailbox_(/*starts_idle=*/!init_pending_) {}
 
 process::~process() {
   // Normally drained by finalize; a process destroyed unstarted (runtime teardown) frees its queue.
