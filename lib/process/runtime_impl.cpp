@@ -39,6 +39,8 @@ struct local_queue {
   }
 };
 thread_local local_queue* tl_local = nullptr;
+/// The process this worker is running (while it runs), whose wakes schedule() is placing.
+thread_local process* tl_current = nullptr;
 
 /// How many processes one task may run from its local queue before the rest go back to the
 /// shared queues (so tasks waiting there get their turn).
@@ -113,7 +115,10 @@ void runtime_impl::schedule(process* p) {
   if (p->dedicated()) {
     p->wake_dedicated();
   } else if (tl_worker_of == this) {
-    if (tl_local != nullptr && !p->heavy() && tl_local->push(p)) return;
+    // Local only if both are light: a heavy wakee is worth another core, and behind a heavy waker
+    // (say a sender in a long burst) the wakee would wait for a whole long run.
+    const bool light = !p->heavy() && (tl_current == nullptr || !tl_current->heavy());
+    if (light && tl_local != nullptr && tl_local->push(p)) return;
     group_.run([this, p] { run_task(p); });
   } else {
     arena_.enqueue(group_.defer([this, p] { run_task(p); }));
@@ -125,11 +130,15 @@ void runtime_impl::yield(process* p) { arena_.enqueue(group_.defer([this, p] { r
 void runtime_impl::run_task(process* p) {
   runtime_impl* const outer = tl_worker_of;
   local_queue* const outer_local = tl_local;
+  process* const outer_current = tl_current;
   local_queue local;
   tl_worker_of = this;
   tl_local = &local;
   for (int chain = 0; p != nullptr; ++chain) {
-    if (p->run(budget_) == run_result::yielded) yield(p);
+    tl_current = p;
+    const run_result r = p->run(budget_);
+    tl_current = nullptr;  // p may be gone already
+    if (r == run_result::yielded) yield(p);
     p = local.pop();
     if (p != nullptr && chain == local_chain) {  // let the shared queues have their turn
       tl_local = nullptr;  // so that nothing is queued locally while spilling
@@ -138,6 +147,7 @@ void runtime_impl::run_task(process* p) {
   }
   tl_worker_of = outer;
   tl_local = outer_local;
+  tl_current = outer_current;
 }
 
 void runtime_impl::start_dedicated(process* p) {
