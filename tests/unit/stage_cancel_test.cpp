@@ -238,34 +238,39 @@ TEST_SUITE("stage_cancel") {
     CHECK(cancels.receive<cancel_seen>()->reason == exit_reason::normal());
   }
 
+  /// A `stopper` producer and an `observer` consumer started with exit_after_last_producer,
+  /// subscribed with cancel temporary; `watch` watches the consumer.
+  struct last_producer_setup {
+    runtime rt{{.threads = 2}};
+    probe cancels{rt};
+    probe watch{rt};
+    pid p;
+    pid c;
+    last_producer_setup() {
+      p = start(rt, std::make_unique<stopper>());
+      stage_options<no_events> so;
+      so.exit_after_last_producer = true;
+      c = start(rt, std::make_unique<observer>(cancels.self()), std::move(so));
+      REQUIRE(subscribe(rt, c, p, options()));
+      watch.watch(c);
+    }
+    static subscription_options options() {
+      subscription_options o;
+      o.cancel = cancel_mode::temporary;
+      return o;
+    }
+  };
+
   TEST_CASE("exit_after_last_producer: a last producer that ended normally ends the consumer at once") {
-    runtime rt({.threads = 2});
-    probe cancels(rt);
-    probe watch(rt);
-    const pid p = start(rt, std::make_unique<stopper>());
-    stage_options<no_events> so;
-    so.exit_after_last_producer = true;
-    const pid c = start(rt, std::make_unique<observer>(cancels.self()), std::move(so));
-    subscription_options o;
-    o.cancel = cancel_mode::temporary;
-    REQUIRE(subscribe(rt, c, p, o));
-    watch.watch(c);
+    last_producer_setup s;
+    auto& [rt, cancels, watch, p, c] = s;
     rt.send(p, exit_reason::normal());
     CHECK(watch.exit_of(c) == exit_reason::normal());
   }
 
   TEST_CASE("exit_after_last_producer: after a crashed last producer the consumer waits for producers_done") {
-    runtime rt({.threads = 2});
-    probe cancels(rt);
-    probe watch(rt);
-    const pid p = start(rt, std::make_unique<stopper>());
-    stage_options<no_events> so;
-    so.exit_after_last_producer = true;
-    const pid c = start(rt, std::make_unique<observer>(cancels.self()), std::move(so));
-    subscription_options o;
-    o.cancel = cancel_mode::temporary;
-    REQUIRE(subscribe(rt, c, p, o));
-    watch.watch(c);
+    last_producer_setup s;
+    auto& [rt, cancels, watch, p, c] = s;
     rt.send(p, exit_reason::error("boom"));
     auto seen = cancels.receive<cancel_seen>();
     REQUIRE(seen);
@@ -273,7 +278,7 @@ TEST_SUITE("stage_cancel") {
     CHECK(rt.call<int>(c, 1, patience).ok());  // answered after the cancel: still waiting
     // A replacement producer may come and go; the consumer finishes only once told.
     const pid again = start(rt, std::make_unique<stopper>());
-    REQUIRE(subscribe(rt, c, again, o));
+    REQUIRE(subscribe(rt, c, again, s.options()));
     rt.send(again, exit_reason::normal());
     CHECK(cancels.receive<cancel_seen>()->reason == exit_reason::normal());
     CHECK(rt.call<int>(c, 1, patience).ok());
