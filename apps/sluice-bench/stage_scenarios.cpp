@@ -275,7 +275,7 @@ measurements sluice_partition4() {
   using dispatcher_type = partition_dispatcher<std::int64_t>;
   dispatcher_type::options by_mod_4;
   by_mod_4.partitions = wl::fan_out_consumers;
-  by_mod_4.index = [](const std::int64_t& x) { return wl::partition_of(x); };
+  by_mod_4.batch_index = dispatcher_type::each([](const std::int64_t& x) { return wl::partition_of(x); });
   opts.dispatcher = std::make_unique<dispatcher_type>(std::move(by_mod_4));
   const pid source = start(rt, std::make_unique<counting_producer>(n), std::move(opts));
   std::array<std::int64_t, wl::fan_out_consumers> expected{};

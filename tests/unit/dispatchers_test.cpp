@@ -502,7 +502,22 @@ TEST_SUITE("dispatchers") {
     CHECK(out.take(who(22)) == batches{{2, 5}});
     CHECK(d.outstanding() == 30 - 7);  // the discarded ones used no demand
 
+    // The batch form routes the same way.
+    pd batched({.partitions = 3, .batch_index = pd::each(thirds_or_none)});
+    for (std::size_t p = 0; p < 3; ++p) {
+      REQUIRE_FALSE(batched.subscribe(partition(p, 10), who(30 + static_cast<std::uint32_t>(p))).refused);
+      CHECK(batched.ask(2, who(30 + static_cast<std::uint32_t>(p)), out) == 2);
+    }
+    ints more = {0, 1, -5, 2, 3, 4, 5, 6};
+    batched.dispatch(more, out);
+    CHECK(more == ints{6});  // the 6 events asked for are placed; 6 stays in the buffer
+    CHECK(out.take(who(30)) == batches{{0, 3}});
+    CHECK(out.take(who(31)) == batches{{1, 4}});
+    CHECK(out.take(who(32)) == batches{{2, 5}});
+
     CHECK_THROWS_AS(pd({.partitions = 2, .hash = parity, .index = thirds_or_none}), std::invalid_argument);
+    CHECK_THROWS_AS(pd({.partitions = 2, .index = thirds_or_none, .batch_index = pd::each(thirds_or_none)}),
+                    std::invalid_argument);
     CHECK_THROWS_AS(pd({.names = {"a"}, .index = thirds_or_none}), std::invalid_argument);
     pd bad({.partitions = 2, .index = [](const int&) { return std::size_t{7}; }});
     REQUIRE_FALSE(bad.subscribe(partition(std::size_t{0}), who(1)).refused);

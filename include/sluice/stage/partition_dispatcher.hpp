@@ -9,8 +9,10 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -62,7 +64,20 @@ class partition_dispatcher final : public dispatcher<T> {
   using hash_function = std::function<std::optional<partition_id>(const T&)>;
   /// Partitions by count only: the number of the partition an event goes to, or `discard`.
   using index_function = std::function<std::size_t(const T&)>;
+  /// Partitions by count only, the fast form: the partition (or `discard`) of every event of a
+  /// batch at once, into `out` (as long as `events`). It sees every event a dispatch is offered,
+  /// including those that then stay in the producer's buffer for want of demand.
+  using batch_index_function = std::function<void(std::span<const T> events, std::span<std::size_t> out)>;
   static constexpr std::size_t discard = static_cast<std::size_t>(-1);
+
+  /// A batch_index_function applying `f` (a per-event index function) to each event; `f` is
+  /// called directly, not through a std::function, so the loop can be inlined and vectorised.
+  template <class F>
+  static batch_index_function each(F f) {
+    return [f = std::move(f)](std::span<const T> events, std::span<std::size_t> out) {
+      for (std::size_t k = 0; k < events.size(); ++k) out[k] = f(events[k]);
+    };
+  }
 
   struct options {
     /// Partitions named 0..N-1 (GenStage's `partitions: n`); leave 0 when giving `names`.
@@ -71,25 +86,29 @@ class partition_dispatcher final : public dispatcher<T> {
     std::vector<partition_id> names{};
     /// Required with `names`; with a count the default is std::hash<T> modulo the count.
     hash_function hash{};
-    /// With a count, instead of `hash` (give one or the other).
+    /// With a count, instead of `hash` (give one of the three).
     index_function index{};
+    /// With a count, instead of `hash`: the fast form (see `each`).
+    batch_index_function batch_index{};
   };
 
   /// Throws std::invalid_argument unless exactly one of `partitions` and `names` is given, the
   /// names are distinct, and there is a hash (given, or std::hash<T> for a count).
-  explicit partition_dispatcher(options o) : hash_(std::move(o.hash)), index_fn_(std::move(o.index)) {
+  explicit partition_dispatcher(options o) : hash_(std::move(o.hash)), batch_(std::move(o.batch_index)) {
     if ((o.partitions == 0) == o.names.empty()) {
       throw std::invalid_argument("partition_dispatcher: give either a count of partitions or their names");
     }
-    if (index_fn_ && (hash_ || o.partitions == 0)) {
-      throw std::invalid_argument("partition_dispatcher: an index function goes with a count of partitions and no hash");
+    if (int{static_cast<bool>(hash_)} + int{static_cast<bool>(o.index)} + int{static_cast<bool>(batch_)} > 1 ||
+        ((o.index || batch_) && o.partitions == 0)) {
+      throw std::invalid_argument("partition_dispatcher: give one of hash, index and batch_index; the last two go with a count");
     }
+    if (o.index) batch_ = each(std::move(o.index));
     // Made at their final size: a partition is not nothrow-movable (std::deque), so a growing
     // vector would want to copy it, which move-only events forbid.
     parts_ = std::vector<partition>(o.partitions != 0 ? o.partitions : o.names.size());
     if (o.partitions != 0) {
       by_count_ = true;
-      if (!hash_ && !index_fn_) index_fn_ = default_index(o.partitions);
+      if (!hash_ && !batch_) batch_ = default_index(o.partitions);
       return;
     }
     if (!hash_) throw std::invalid_argument("partition_dispatcher: named partitions need a hash function");
@@ -147,24 +166,7 @@ class partition_dispatcher final : public dispatcher<T> {
 
   void dispatch(std::vector<T>& events, dispatch_target<T>& out) override {
     const std::size_t routed = route(events);
-    if (parts_.size() <= gather_limit) {
-      // One pass over the routes per partition, gathering into a local batch of the exact size
-      // (which the compiler keeps in registers; a few partitions' scans cost less than that).
-      for (std::size_t i = 0; i < parts_.size(); ++i) {
-        if (counts_[i] == 0) continue;
-        std::vector<T> batch;
-        batch.reserve(counts_[i]);
-        for (std::size_t k = 0; k < routed; ++k) {
-          if (route_[k] == i) batch.push_back(std::move(events[k]));
-        }
-        parts_[i].incoming = std::move(batch);
-      }
-    } else {
-      for (std::size_t i = 0; i < parts_.size(); ++i) parts_[i].incoming.reserve(counts_[i]);
-      for (std::size_t k = 0; k < routed; ++k) {
-        if (route_[k] != unrouted) parts_[route_[k]].incoming.push_back(std::move(events[k]));
-      }
-    }
+    gather(events, routed);
     events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(routed));
     for (auto& p : parts_) {
       if (!p.incoming.empty()) place(p, out);
@@ -221,32 +223,74 @@ class partition_dispatcher final : public dispatcher<T> {
     }
   }
 
-  static index_function default_index(std::size_t count) {
+  static batch_index_function default_index(std::size_t count) {
     if constexpr (requires(const T& e) { std::hash<T>{}(e); }) {
-      return [count](const T& e) { return std::hash<T>{}(e) % count; };
+      return each([count](const T& e) { return std::hash<T>{}(e) % count; });
     } else {
       throw std::invalid_argument("partition_dispatcher: these events have no std::hash; give a hash function");
     }
   }
 
   static constexpr std::size_t discarded = discard;
-  static constexpr std::uint32_t unrouted = UINT32_MAX;  // route_ of a discarded event
-  static constexpr std::size_t gather_limit = 8;          // see dispatch
+  static constexpr std::size_t unrouted = discard;  // route_ of a discarded event
 
   /// Pass one of a dispatch: the partition of each event, as far as the demand goes (discarded
   /// events do not use it up), into route_, and how many go to each partition into counts_.
   /// Returns how many events it routed.
   std::size_t route(const std::vector<T>& events) {
-    route_.clear();
     counts_.assign(parts_.size(), 0);
+    if (!batch_) return route_by_hash(events);
+    route_.resize(events.size());
+    batch_(std::span<const T>(events), std::span<std::size_t>(route_));
+    std::size_t placed = 0;
+    std::size_t k = 0;
+    for (; k < events.size() && placed < waiting_; ++k) {
+      const std::size_t i = route_[k];
+      if (i == discarded) continue;  // it does not use up demand
+      if (i >= parts_.size()) {
+        throw std::out_of_range("partition_dispatcher: the index function gave unknown partition " + std::to_string(i));
+      }
+      ++counts_[i];
+      ++placed;
+    }
+    route_.resize(k);
+    waiting_ -= placed;
+    return k;
+  }
+
+  /// Pass two of a dispatch: the first `routed` events moved into their partitions' `incoming`
+  /// batches, each allocated once at its exact size.
+  void gather(std::vector<T>& events, std::size_t routed) {
+    const std::size_t* const routes = route_.data();
+    if constexpr (std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
+      // Plain stores through a cursor per partition (held in a local array, not in members that
+      // every store might alias): the batches are sized first, so no capacity checks.
+      cursors_.resize(parts_.size());
+      for (std::size_t i = 0; i < parts_.size(); ++i) {
+        parts_[i].incoming.resize(counts_[i]);
+        cursors_[i] = parts_[i].incoming.data();
+      }
+      T** const cursor = cursors_.data();
+      const T* const ev = events.data();
+      for (std::size_t k = 0; k < routed; ++k) {
+        if (routes[k] != unrouted) *cursor[routes[k]]++ = ev[k];
+      }
+    } else {
+      for (std::size_t i = 0; i < parts_.size(); ++i) parts_[i].incoming.reserve(counts_[i]);
+      for (std::size_t k = 0; k < routed; ++k) {
+        if (routes[k] != unrouted) parts_[routes[k]].incoming.push_back(std::move(events[k]));
+      }
+    }
+  }
+
+  /// route() for a hash giving partition_ids, one event at a time.
+  std::size_t route_by_hash(const std::vector<T>& events) {
+    route_.clear();
     std::size_t placed = 0;
     while (route_.size() < events.size() && placed < waiting_) {
       const std::size_t i = destination(events[route_.size()]);
-      if (i == discarded) {
-        route_.push_back(unrouted);
-        continue;
-      }
-      route_.push_back(static_cast<std::uint32_t>(i));
+      route_.push_back(i);
+      if (i == discarded) continue;
       ++counts_[i];
       ++placed;
     }
@@ -256,11 +300,6 @@ class partition_dispatcher final : public dispatcher<T> {
 
   /// The index of the partition `e` goes to, or `discarded`; throws for an unknown partition.
   std::size_t destination(const T& e) const {
-    if (index_fn_) {
-      const std::size_t i = index_fn_(e);
-      if (i < parts_.size() || i == discarded) return i;
-      throw std::out_of_range("partition_dispatcher: the index function gave unknown partition " + std::to_string(i));
-    }
     const std::optional<partition_id> to = hash_(e);
     if (!to) return discarded;
     const auto i = index_of(*to);
@@ -309,7 +348,7 @@ class partition_dispatcher final : public dispatcher<T> {
   }
 
   hash_function hash_;
-  index_function index_fn_;
+  batch_index_function batch_;  // partitions by count, unless a hash is given
   std::vector<partition> parts_;
   bool by_count_ = false;
   std::map<partition_id, std::size_t> index_;            // named partitions only
@@ -317,8 +356,9 @@ class partition_dispatcher final : public dispatcher<T> {
   std::size_t waiting_ = 0;  // asked upstream and not placed yet
   std::size_t pending_ = 0;  // demand of consumers that left: the producer owes it already
   std::map<std::uint64_t, held_info> infos_;  // by ticket
-  std::vector<std::uint32_t> route_;  // dispatch's scratch: each event's partition, or unrouted
+  std::vector<std::size_t> route_;    // dispatch's scratch: each event's partition, or unrouted
   std::vector<std::size_t> counts_;   // dispatch's scratch: events routed to each partition
+  std::vector<T*> cursors_;           // dispatch's scratch: where each partition's next event goes
   std::uint64_t next_ticket_ = 0;
 };
 
