@@ -524,6 +524,8 @@ TEST_SUITE("dispatchers") {
     CHECK(bad.ask(1, who(1), out) == 1);
     ints one = {1};
     CHECK_THROWS_AS(bad.dispatch(one, out), std::out_of_range);
+    CHECK(one == ints{1});  // nothing placed, nothing lost
+    CHECK(bad.outstanding() == 1);
   }
 
   TEST_CASE("a partition hash that names an unknown partition makes the dispatch throw") {

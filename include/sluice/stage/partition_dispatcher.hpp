@@ -64,19 +64,53 @@ class partition_dispatcher final : public dispatcher<T> {
   using hash_function = std::function<std::optional<partition_id>(const T&)>;
   /// Partitions by count only: the number of the partition an event goes to, or `discard`.
   using index_function = std::function<std::size_t(const T&)>;
-  /// Partitions by count only, the fast form: the partition (or `discard`) of every event of a
-  /// batch at once, into `out` (as long as `events`). It sees every event a dispatch is offered,
-  /// including those that then stay in the producer's buffer for want of demand.
-  using batch_index_function = std::function<void(std::span<const T> events, std::span<std::size_t> out)>;
   static constexpr std::size_t discard = static_cast<std::size_t>(-1);
 
+  /// Partitions by count only, the fast form: the partition (or `discard`) of every event of a
+  /// batch at once, into `out` (as long as `events`). It sees every event a dispatch is offered,
+  /// including those that then stay in the producer's buffer for want of demand. Made from any
+  /// callable of that shape, or with `each`, which also lets a dispatch route and copy plain
+  /// events in one pass with the per-event function inlined.
+  class batch_index_function {
+   public:
+    batch_index_function() = default;
+    template <class F>
+      requires std::is_invocable_v<F&, std::span<const T>, std::span<std::size_t>>
+    batch_index_function(F f) : route_(std::move(f)) {}  // NOLINT: implicit, as a std::function
+
+    explicit operator bool() const noexcept { return static_cast<bool>(route_); }
+    void operator()(std::span<const T> events, std::span<std::size_t> out) const { route_(events, out); }
+
+   private:
+    friend class partition_dispatcher;
+    /// Copies each event to `*cursors[p]++` for its partition p below `count`, skipping discarded
+    /// ones; stops at an event for an unknown partition and returns that number (else `discard`).
+    using gather_function = std::function<std::size_t(std::span<const T> events, T** cursors, std::size_t count)>;
+    std::function<void(std::span<const T>, std::span<std::size_t>)> route_;
+    gather_function gather_;
+  };
+
   /// A batch_index_function applying `f` (a per-event index function) to each event; `f` is
-  /// called directly, not through a std::function, so the loop can be inlined and vectorised.
+  /// called directly, not through a std::function, so the loops can be inlined and vectorised.
   template <class F>
   static batch_index_function each(F f) {
-    return [f = std::move(f)](std::span<const T> events, std::span<std::size_t> out) {
+    batch_index_function b([f](std::span<const T> events, std::span<std::size_t> out) {
       for (std::size_t k = 0; k < events.size(); ++k) out[k] = f(events[k]);
-    };
+    });
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      b.gather_ = [f = std::move(f)](std::span<const T> events, T** cursors, std::size_t count) {
+        for (const T& e : events) {
+          const std::size_t i = f(e);
+          if (i < count) {
+            *cursors[i]++ = e;
+          } else if (i != discard) {
+            return i;
+          }
+        }
+        return discard;
+      };
+    }
+    return b;
   }
 
   struct options {
@@ -165,6 +199,9 @@ class partition_dispatcher final : public dispatcher<T> {
   }
 
   void dispatch(std::vector<T>& events, dispatch_target<T>& out) override {
+    if constexpr (std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
+      if (batch_.gather_ && waiting_ >= events.size()) return dispatch_all(events, out);
+    }
     const std::size_t routed = route(events);
     gather(events, routed);
     events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(routed));
@@ -283,6 +320,31 @@ class partition_dispatcher final : public dispatcher<T> {
     }
   }
 
+  /// dispatch() when the demand covers the whole batch (the usual case: a producer emits what it
+  /// was asked for), the events are plain values and the index came from `each`: one pass routes
+  /// each event and copies it to its partition's stretch of a scratch area kept from dispatch to
+  /// dispatch; each partition's batch is then made at its exact size from there (a memcpy).
+  void dispatch_all(std::vector<T>& events, dispatch_target<T>& out) {
+    const std::size_t n = events.size();
+    const std::size_t count = parts_.size();
+    if (scratch_.size() < count * n) scratch_.resize(count * n);
+    cursors_.resize(count);
+    for (std::size_t i = 0; i < count; ++i) cursors_[i] = scratch_.data() + i * n;
+    const std::size_t bad = batch_.gather_(std::span<const T>(events), cursors_.data(), count);
+    if (bad != discard) {  // nothing was placed yet: the events stay where they are
+      throw std::out_of_range("partition_dispatcher: the index function gave unknown partition " + std::to_string(bad));
+    }
+    events.clear();
+    for (std::size_t i = 0; i < count; ++i) {
+      const T* const first = scratch_.data() + i * n;
+      const auto taken = static_cast<std::size_t>(cursors_[i] - first);
+      if (taken == 0) continue;
+      waiting_ -= taken;
+      parts_[i].incoming.assign(first, first + taken);
+      place(parts_[i], out);
+    }
+  }
+
   /// route() for a hash giving partition_ids, one event at a time.
   std::size_t route_by_hash(const std::vector<T>& events) {
     route_.clear();
@@ -359,6 +421,7 @@ class partition_dispatcher final : public dispatcher<T> {
   std::vector<std::size_t> route_;    // dispatch's scratch: each event's partition, or unrouted
   std::vector<std::size_t> counts_;   // dispatch's scratch: events routed to each partition
   std::vector<T*> cursors_;           // dispatch's scratch: where each partition's next event goes
+  std::vector<T> scratch_;            // dispatch_all's scratch: a stretch of a batch's size per partition
   std::uint64_t next_ticket_ = 0;
 };
 
