@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <future>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -127,8 +128,9 @@ class counting_producer final : public producer<std::int64_t> {
 class doubler final : public producer_consumer<std::int64_t, std::int64_t> {
  public:
   void handle_events(std::span<std::int64_t> events, subscription_ref, stage_context<std::int64_t>& ctx) override {
-    std::vector<std::int64_t> out(events.size());
-    std::transform(events.begin(), events.end(), out.begin(), wl::doubled);
+    std::vector<std::int64_t> out;
+    out.reserve(events.size());
+    std::transform(events.begin(), events.end(), std::back_inserter(out), wl::doubled);
     ctx.emit(std::move(out));
   }
 };
@@ -137,8 +139,9 @@ class doubler final : public producer_consumer<std::int64_t, std::int64_t> {
 class multiples_of_4 final : public producer_consumer<std::int64_t, std::int64_t> {
  public:
   void handle_events(std::span<std::int64_t> events, subscription_ref, stage_context<std::int64_t>& ctx) override {
-    std::vector<std::int64_t> out(events.size());
-    out.erase(std::copy_if(events.begin(), events.end(), out.begin(), wl::kept), out.end());
+    std::vector<std::int64_t> out;
+    out.reserve(events.size());
+    std::copy_if(events.begin(), events.end(), std::back_inserter(out), wl::kept);
     if (!out.empty()) ctx.emit(std::move(out));
   }
 };
