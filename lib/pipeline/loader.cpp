@@ -290,6 +290,29 @@ class loader {
     }
     cycles(spec);
     restart_checks(check_, spec);
+    exclusive_checks(spec);
+  }
+
+  /// Options marked `exclusive`: one instance per value.
+  void exclusive_checks(const pipeline_spec& spec) {
+    std::map<std::string, const stage_spec*> first;  // "<option>=<value>" -> the stage using it first
+    for (auto& s : spec.stages) {
+      for (auto& o : s.type_info->options) {
+        if (!o.exclusive || !s.options.contains(o.name)) continue;
+        const json& value = s.options[o.name];
+        const std::string what = q(o.name) + " " + value.dump();
+        if (s.concurrency > 1) {
+          check_.at_value(s.pointer + "/concurrency", "copies of " + q(s.name) + " would share its " + what,
+                          "concurrency 1: one instance per " + q(o.name));
+        }
+        const auto [it, fresh] = first.emplace(o.name + "=" + value.dump(), &s);
+        if (!fresh) {
+          check_.at_value(s.pointer + "/options/" + escape_pointer_segment(o.name),
+                          what + " is already used by stage " + q(it->second->name),
+                          "a " + q(o.name) + " no other stage uses");
+        }
+      }
+    }
   }
 
   void partition_checks(const stage_spec& producer, const stage_spec& consumer, const subscription_spec& sub) {

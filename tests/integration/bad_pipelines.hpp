@@ -229,6 +229,27 @@ inline std::vector<bad_pipeline> bad_pipelines() {
 })";
   add("permanent subscription to a restarted stage", t, "/stages/out/subscribe_to/cancel", position_of(t, "\"permanent\""),
       "cancel \"permanent\" cannot be used with restarts (\"numbers\" has a \"restart\")");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "a": {"type": "file", "subscribe_to": "numbers", "options": {"path": "out.jsonl"}},
+    "b": {"type": "file", "subscribe_to": "numbers", "options": {"path": "out.jsonl"}}
+  }
+})";
+  add("two file sinks writing one path", t, "/stages/b/options/path", position_of(t, "\"b\"", "\"out.jsonl\""),
+      "\"path\" \"out.jsonl\" is already used by stage \"a\" (a \"path\" no other stage uses)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "file", "subscribe_to": "numbers", "options": {"path": "out.jsonl"}, "concurrency": 2}
+  }
+})";
+  add("a file sink in copies", t, "/stages/out/concurrency", position_of(t, "\"concurrency\": ", "2"),
+      "copies of \"out\" would share its \"path\" \"out.jsonl\" (concurrency 1: one instance per \"path\")");
   return cases;
 }
 

@@ -48,6 +48,10 @@ struct option_spec {
   std::optional<json> default_value;
   std::optional<double> minimum;          ///< numbers: smallest allowed value
   std::vector<std::string> one_of;        ///< strings: the allowed values (empty: any)
+  /// No two stage instances may have the same value (say, the file a sink writes: two writers
+  /// would overwrite each other's lines). The loader refuses a second stage with the value, and
+  /// copies (`concurrency` above 1) of a stage that has one.
+  bool exclusive = false;
 };
 
 /// Live counters of one running stage (see stage_counters).
