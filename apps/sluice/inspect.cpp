@@ -18,6 +18,7 @@ json option_schema(const pipeline::option_spec& o) {
   if (o.default_value) s["default"] = *o.default_value;
   if (o.minimum) s["minimum"] = *o.minimum;
   if (!o.one_of.empty()) s["enum"] = o.one_of;
+  if (o.exclusive) s["x-sluice-exclusive"] = true;  // the loader refuses a value used twice
   return s;
 }
 
@@ -180,6 +181,7 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
           out << ", one of";
           for (auto& c : opt.one_of) out << " " << c;
         }
+        if (opt.exclusive) out << ", one stage per value";
         out << "\n      " << opt.description << "\n";
       }
     }
