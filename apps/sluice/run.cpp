@@ -138,6 +138,18 @@ void print_failure(const pipeline::run_outcome& outcome, const pipeline::pipelin
   err << ": " << outcome.reason.to_string() << "\n";
 }
 
+/// One line per restart, as it happens: which stage, how much of its allowance it has used, why.
+void report_restart(const pipeline::restart_notice& n, const pipeline::pipeline_spec& spec, std::ostream& err) {
+  std::ostringstream line;
+  line << "sluice: stage \"" << n.stage << "\"";
+  const pipeline::stage_spec* s = spec.find(n.stage);
+  if (s != nullptr && s->concurrency > 1) line << " (copy " << n.copy + 1 << " of " << s->concurrency << ")";
+  line << " restarted";
+  if (s != nullptr) line << " (" << n.recent << " of " << s->restart.max_restarts << " within " << s->restart.max_seconds << " s)";
+  line << " after: " << n.reason.to_string() << "\n";
+  err << line.str() << std::flush;  // one write: the watcher's thread, beside the others' lines
+}
+
 }  // namespace
 
 int run_command(const std::vector<std::string>& args, std::ostream&, std::ostream& err) {
@@ -156,7 +168,9 @@ int run_command(const std::vector<std::string>& args, std::ostream&, std::ostrea
   std::optional<pipeline::run_outcome> outcome;
   std::vector<pipeline::stage_report> reports;
   try {
-    pipeline::running_pipeline running(rt, *spec);
+    pipeline::running_pipeline running(rt, *spec, {.on_restart = [&](const pipeline::restart_notice& n) {
+                                                      report_restart(n, *spec, err);
+                                                    }});
     signal_watch signals(running, err);
     std::optional<stats_printer> stats;
     if (o->stats) stats.emplace(running.stages(), err);

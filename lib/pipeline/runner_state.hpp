@@ -93,6 +93,7 @@ struct running_pipeline::state {
   const pipeline_spec spec;
   std::vector<stage_report> reports;  ///< their counters are shared with the instances
   internal::clock::time_point started = internal::clock::now();
+  run_hooks hooks;  ///< set before the watcher starts; constant afterwards
   pid watcher;
 
   std::mutex mutex;  // guards everything below

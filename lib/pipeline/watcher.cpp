@@ -158,7 +158,12 @@ void running_pipeline::state::on_crash(context& self, instance_id id, const exit
   try {
     restart(self, id);
   } catch (const std::exception& e) {
-    fail(id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
+    return fail(id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
+  }
+  if (!hooks.on_restart) return;
+  try {
+    hooks.on_restart(restart_notice{s.spec->name, id.copy, reason, s.restarts.size()});
+  } catch (...) {  // a report's failure must not take the pipeline down
   }
 }
 

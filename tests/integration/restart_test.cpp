@@ -63,6 +63,9 @@ TEST_CASE("a transform restarted after a crash passes on the later events, and i
   CHECK(s["shaky"].restarts == 1);
   CHECK(s["numbers"].restarts == 0);
   CHECK(s["out"].in == values.size());
+  // The restart is reported as it happens, not only counted in the summary.
+  CHECK(contains(r.err, "sluice: stage \"shaky\" restarted (1 of 1 within 60 s) after: "));
+  CHECK(contains(r.err, "flaky: crashed on event 20"));
 }
 
 TEST_CASE("a stage that crashes more than max_restarts times within max_seconds fails the run: exit 1, restarts exhausted") {
@@ -72,6 +75,9 @@ TEST_CASE("a stage that crashes more than max_restarts times within max_seconds 
   CHECK(r.code() == 1);
   CHECK(contains(r.err, "sluice: stage \"shaky\" failed, restarts exhausted (more than 2 within 60 s); last: "));
   CHECK(contains(r.err, "flaky: crashed on event 20"));
+  CHECK(contains(r.err, "sluice: stage \"shaky\" restarted (1 of 2 within 60 s)"));
+  CHECK(contains(r.err, "sluice: stage \"shaky\" restarted (2 of 2 within 60 s)"));
+  CHECK_FALSE(contains(r.err, "restarted (3 of"));
   CHECK(parse_summary(r.err)["shaky"].restarts == 2);
 }
 
@@ -109,6 +115,8 @@ TEST_CASE("a restarted copy of a partitioned consumer takes its partition again"
   // (both bounded by the demand of the two copies, 2 x max_demand).
   CHECK(values.size() >= 1000 - 4 * 10);
   CHECK(parse_summary(r.err)["shaky"].restarts == 1);
+  CHECK(contains(r.err, "sluice: stage \"shaky\" (copy "));  // which copy crashed varies
+  CHECK(contains(r.err, " of 2) restarted (1 of 1 within 5 s) after: "));
 }
 
 TEST_CASE("the summary gives each stage its own wall time, from its start to its last exit") {

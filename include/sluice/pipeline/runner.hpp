@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -34,6 +35,20 @@ struct run_outcome {
   std::chrono::steady_clock::duration wall{};
 };
 
+/// A stage instance exited abnormally and was replaced (see running_pipeline).
+struct restart_notice {
+  std::string stage;
+  std::size_t copy = 0;    ///< which copy (0 without `concurrency`)
+  exit_reason reason;      ///< why the replaced instance exited
+  std::size_t recent = 0;  ///< the stage's restarts within its max_seconds, this one included
+};
+
+/// Callbacks a running pipeline makes as it goes. They run on the pipeline's watcher process: keep
+/// them short, never block on the pipeline, and make them thread-safe; what they throw is ignored.
+struct run_hooks {
+  std::function<void(const restart_notice&)> on_restart;
+};
+
 /// A stage could not be started (its start function threw).
 class start_error : public std::runtime_error {
  public:
@@ -60,7 +75,7 @@ class start_error : public std::runtime_error {
 class running_pipeline {
  public:
   /// Throws start_error if a stage cannot be started.
-  running_pipeline(runtime& rt, const pipeline_spec& spec);
+  running_pipeline(runtime& rt, const pipeline_spec& spec, run_hooks hooks = {});
   ~running_pipeline();
   running_pipeline(const running_pipeline&) = delete;
   running_pipeline& operator=(const running_pipeline&) = delete;
