@@ -135,7 +135,7 @@ void print_failure(const pipeline::run_outcome& outcome, const pipeline::pipelin
     window << s->restart.max_seconds;
     err << ", restarts exhausted (more than " << s->restart.max_restarts << " within " << window.str() << " s); last";
   }
-  err << ": " << outcome.reason.to_string() << "\n";
+  err << pipeline::prefix_lines(outcome.reason.to_string(), ": ", "sluice: stage \"" + outcome.failed_stage + "\": ") << "\n";
 }
 
 /// One line per restart, as it happens: which stage, how much of its allowance it has used, why.
@@ -146,7 +146,7 @@ void report_restart(const pipeline::restart_notice& n, const pipeline::pipeline_
   if (s != nullptr && s->concurrency > 1) line << " (copy " << n.copy + 1 << " of " << s->concurrency << ")";
   line << " restarted";
   if (s != nullptr) line << " (" << n.recent << " of " << s->restart.max_restarts << " within " << s->restart.max_seconds << " s)";
-  line << " after: " << n.reason.to_string() << "\n";
+  line << pipeline::prefix_lines(n.reason.to_string(), " after: ", "sluice: stage \"" + n.stage + "\": ") << "\n";
   err << line.str() << std::flush;  // one write: the watcher's thread, beside the others' lines
 }
 

@@ -478,18 +478,28 @@ std::string diagnostic::to_string() const {
   if (where.line != 0) prefix += ":" + position_text(where.line, where.column);
   prefix += ": ";
   if (where.line != 0 || !pointer.empty()) prefix += (pointer.empty() ? "/" : pointer) + ": ";
-  // A problem of several lines (a jq compile error) repeats the prefix on each, so that every line
-  // still says where it belongs; trailing blanks and empty lines are dropped.
+  // A problem of several lines (a jq compile error) repeats the prefix on each.
+  std::string s = prefix_lines(problem, prefix, prefix);
+  if (!expected.empty()) s += " (" + expected + ")";
+  return s;
+}
+
+std::string prefix_lines(std::string_view text, std::string_view first, std::string_view rest) {
   std::string s;
+  bool started = false;
   std::size_t from = 0;
-  while (from <= problem.size()) {
-    std::size_t to = std::min(problem.find('\n', from), problem.size());
-    std::string_view line(problem.data() + from, to - from);
+  while (from <= text.size()) {
+    const std::size_t to = std::min(text.find('\n', from), text.size());
+    std::string_view line = text.substr(from, to - from);
     while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
-    if (!line.empty() || s.empty()) s += (s.empty() ? "" : "\n") + prefix + std::string(line);
+    if (!line.empty() || !started) {
+      if (started) s += '\n';
+      s += started ? rest : first;
+      s += line;
+      started = true;
+    }
     from = to + 1;
   }
-  if (!expected.empty()) s += " (" + expected + ")";
   return s;
 }
 

@@ -92,7 +92,7 @@ struct running_pipeline::state {
   runtime& rt;
   const pipeline_spec spec;
   std::vector<stage_report> reports;  ///< their counters are shared with the instances
-  internal::clock::time_point started = internal::clock::now();
+  internal::clock::time_point started = internal::clock::now();  ///< the run's wall time counts from here
   run_hooks hooks;  ///< set before the watcher starts; constant afterwards
   pid watcher;
 

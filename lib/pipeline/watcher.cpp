@@ -302,7 +302,6 @@ bool running_pipeline::state::producers_ended(std::size_t stage) const {
 
 void running_pipeline::state::wiring_done() {
   wiring = false;
-  started = clock::now();
   for (std::size_t i = 0; i < stages.size(); ++i) {
     if (stages[i].alive == 0) tell_consumers(i);
   }

@@ -101,6 +101,12 @@ struct run_result {
   [[nodiscard]] int code() const noexcept { return status.exited ? status.code : -1; }
 };
 
+/// Everything sluice printed, for failure messages.
+inline std::string describe(const run_result& r) {
+  return r.status.to_string() + (r.timed_out ? " (killed by the watchdog)" : "") + "\n--- stdout\n" +
+         r.out.substr(0, 4000) + "\n--- stderr\n" + r.err.substr(0, 4000);
+}
+
 /// Starts sluice in `dir` (its stdout and stderr go to numbered files there).
 inline child_process start_sluice(const temp_dir& dir, const invocation& what) {
   static int serial = 0;

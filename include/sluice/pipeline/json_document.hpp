@@ -59,6 +59,11 @@ struct diagnostic {
   std::string to_string() const;
 };
 
+/// `text` with `first` before its first line and `rest` before each later one, so that every line
+/// of a message of several lines (a jq error) still says what it belongs to. Trailing blanks and
+/// empty lines are dropped; an empty text gives `first` alone.
+std::string prefix_lines(std::string_view text, std::string_view first, std::string_view rest);
+
 /// The largest number of nested arrays and objects a document may have.
 inline constexpr std::size_t max_depth = 512;
 
