@@ -486,6 +486,8 @@ class stage_process final : public behaviour, private stage_control, private dis
       return;
     }
     if (kind_ == stage_kind::producer_consumer) {
+      // Nothing queued ahead and demand downstream: handle it at once, as take_input would.
+      if (input_.empty() && downstream_ > 0 && !stop_) return consume(e.producer, e.ref, e.events);
       input_.push_back(queued_events{e.producer, e.ref, std::move(e.events)});
       return take_input();
     }
