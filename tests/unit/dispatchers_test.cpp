@@ -528,6 +528,36 @@ TEST_SUITE("dispatchers") {
     CHECK(bad.outstanding() == 1);
   }
 
+  TEST_CASE("each() routes a small batch and one too big for its scratch area the same way") {
+    using pd = partition_dispatcher<int>;
+    // 3 partitions x 200,000 ints is 2.4 MB of scratch, over the dispatcher's limit: the two-pass
+    // route takes that batch; the 30-event one goes through the one-pass gather.
+    for (const int n : {30, 200'000}) {
+      CAPTURE(n);
+      pd d({.partitions = 3, .batch_index = pd::each([](const int& x) { return x % 5 == 4 ? pd::discard : std::size_t(x % 3); })});
+      recorder<int> out;
+      for (std::uint32_t p = 0; p < 3; ++p) {
+        REQUIRE_FALSE(d.subscribe(partition(std::size_t{p}, 1'000'000), who(40 + p)).refused);
+        CHECK(d.ask(static_cast<std::size_t>(n), who(40 + p), out) == static_cast<std::size_t>(n));
+      }
+      ints events = numbers(0, n);
+      d.dispatch(events, out);
+      CHECK(events.empty());
+      std::size_t placed = 0;
+      for (std::uint32_t p = 0; p < 3; ++p) {
+        ints want;
+        for (int x = 0; x < n; ++x) {
+          if (x % 5 != 4 && static_cast<std::uint32_t>(x % 3) == p) want.push_back(x);
+        }
+        placed += want.size();
+        const batches got = out.take(who(40 + p));
+        REQUIRE(got.size() == 1);
+        CHECK(got[0] == want);
+      }
+      CHECK(d.outstanding() == 3 * static_cast<std::size_t>(n) - placed);  // discards used none
+    }
+  }
+
   TEST_CASE("a partition hash that names an unknown partition makes the dispatch throw") {
     partition_dispatcher<int> d({.names = {"a"}, .hash = [](const int&) -> std::optional<partition_id> { return partition_id{"b"}; }});
     recorder<int> out;

@@ -200,7 +200,9 @@ class partition_dispatcher final : public dispatcher<T> {
 
   void dispatch(std::vector<T>& events, dispatch_target<T>& out) override {
     if constexpr (std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
-      if (batch_.gather_ && waiting_ >= events.size()) return dispatch_all(events, out);
+      if (batch_.gather_ && waiting_ >= events.size() && parts_.size() * events.size() * sizeof(T) <= scratch_limit) {
+        return dispatch_all(events, out);
+      }
     }
     const std::size_t routed = route(events);
     gather(events, routed);
@@ -269,6 +271,9 @@ class partition_dispatcher final : public dispatcher<T> {
   }
 
   static constexpr std::size_t discarded = discard;
+  /// dispatch_all's scratch area (a batch's size per partition) is kept at most this big; larger
+  /// dispatches (huge batches, many partitions) take the two-pass route, which needs none.
+  static constexpr std::size_t scratch_limit = std::size_t{1} << 20;
   static constexpr std::size_t unrouted = discard;  // route_ of a discarded event
 
   /// Pass one of a dispatch: the partition of each event, as far as the demand goes (discarded
