@@ -18,7 +18,8 @@ json option_schema(const pipeline::option_spec& o) {
   if (o.default_value) s["default"] = *o.default_value;
   if (o.minimum) s["minimum"] = *o.minimum;
   if (!o.one_of.empty()) s["enum"] = o.one_of;
-  if (o.exclusive) s["x-sluice-exclusive"] = true;  // the loader refuses a value used twice
+  // The loader's collision rule for the value (see pipeline::option_claim).
+  if (o.claim != pipeline::option_claim::none) s["x-sluice-claim"] = o.claim == pipeline::option_claim::exclusive ? "exclusive" : "shared";
   return s;
 }
 
@@ -181,7 +182,8 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
           out << ", one of";
           for (auto& c : opt.one_of) out << " " << c;
         }
-        if (opt.exclusive) out << ", one stage per value";
+        if (opt.claim == pipeline::option_claim::exclusive) out << ", held by one stage alone";
+        if (opt.claim == pipeline::option_claim::shared) out << ", shareable, but not with a stage holding it alone";
         out << "\n      " << opt.description << "\n";
       }
     }

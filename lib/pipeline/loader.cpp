@@ -290,27 +290,35 @@ class loader {
     }
     cycles(spec);
     restart_checks(check_, spec);
-    exclusive_checks(spec);
+    claim_checks(spec);
   }
 
-  /// Options marked `exclusive`: one instance per value.
-  void exclusive_checks(const pipeline_spec& spec) {
-    std::map<std::string, const stage_spec*> first;  // "<option>=<value>" -> the stage using it first
+  /// Options that claim their value (option_claim): an exclusive value belongs to one stage
+  /// instance, and to no other stage even for a shared use.
+  void claim_checks(const pipeline_spec& spec) {
+    struct claimed {
+      const stage_spec* stage;
+      option_claim claim;
+    };
+    std::map<std::string, claimed> first;  // "<option>=<value>" -> the first stage that claims it
     for (auto& s : spec.stages) {
       for (auto& o : s.type_info->options) {
-        if (!o.exclusive || !s.options.contains(o.name)) continue;
+        if (o.claim == option_claim::none || !s.options.contains(o.name)) continue;
         const json& value = s.options[o.name];
         const std::string what = q(o.name) + " " + value.dump();
-        if (s.concurrency > 1) {
+        const bool exclusive = o.claim == option_claim::exclusive;
+        if (exclusive && s.concurrency > 1) {
           check_.at_value(s.pointer + "/concurrency", "copies of " + q(s.name) + " would share its " + what,
                           "concurrency 1: one instance per " + q(o.name));
         }
-        const auto [it, fresh] = first.emplace(o.name + "=" + value.dump(), &s);
-        if (!fresh) {
-          check_.at_value(s.pointer + "/options/" + escape_pointer_segment(o.name),
-                          what + " is already used by stage " + q(it->second->name),
-                          "a " + q(o.name) + " no other stage uses");
-        }
+        const auto [it, fresh] = first.emplace(o.name + "=" + value.dump(), claimed{&s, o.claim});
+        if (fresh || (!exclusive && it->second.claim != option_claim::exclusive)) continue;
+        // Reported at the exclusive side, naming the other stage.
+        const stage_spec& owner = exclusive ? s : *it->second.stage;
+        const stage_spec& other = exclusive ? *it->second.stage : s;
+        check_.at_value(owner.pointer + "/options/" + escape_pointer_segment(o.name),
+                        what + " is also used by stage " + q(other.name), "a " + q(o.name) + " no other stage uses");
+        if (exclusive) it->second = claimed{&s, o.claim};  // a later shared use collides with this one
       }
     }
   }

@@ -13,6 +13,7 @@
 
 namespace sluice::stages {
 
+using pipeline::option_claim;
 using pipeline::option_spec;
 using pipeline::option_type;
 using pipeline::stage_instance;

@@ -201,7 +201,10 @@ class line_source final : public producer<json> {
 
 std::vector<option_spec> line_options(bool with_path) {
   std::vector<option_spec> o;
-  if (with_path) o.push_back(opt("path", option_type::string, "the file to read", true));
+  if (with_path) {
+    o.push_back(opt("path", option_type::string, "the file to read (no file sink may write it)", true));
+    o.back().claim = option_claim::shared;
+  }
   auto format = opt("format", option_type::string, "lines: each line a JSON string; jsonl: each line parsed", false, "lines");
   format.one_of = {"lines", "jsonl"};
   o.push_back(format);

@@ -239,7 +239,18 @@ inline std::vector<bad_pipeline> bad_pipelines() {
   }
 })";
   add("two file sinks writing one path", t, "/stages/b/options/path", position_of(t, "\"b\"", "\"out.jsonl\""),
-      "\"path\" \"out.jsonl\" is already used by stage \"a\" (a \"path\" no other stage uses)");
+      "\"path\" \"out.jsonl\" is also used by stage \"a\" (a \"path\" no other stage uses)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "in": {"type": "file", "options": {"path": "data.jsonl"}},
+    "again": {"type": "file", "options": {"path": "data.jsonl"}},
+    "out": {"type": "file", "subscribe_to": ["in", "again"], "options": {"path": "data.jsonl"}}
+  }
+})";
+  add("a file sink writing a file that a source reads", t, "/stages/out/options/path", position_of(t, "\"out\"", "\"data.jsonl\""),
+      "\"path\" \"data.jsonl\" is also used by stage \"in\" (a \"path\" no other stage uses)");
 
   t = R"({
   "version": 1,

@@ -38,6 +38,13 @@ enum class option_type : std::uint8_t { integer, number, string, boolean, object
 /// "integer", "number", ...
 const char* to_string(option_type t) noexcept;
 
+/// What an option's value names, for the loader to keep stages from colliding on it (the name of
+/// the option and the value, compared as written). `shared`: any number of stage instances may
+/// use the value (a file read). `exclusive`: one stage instance only, and no `shared` use either
+/// (a file written: two writers overwrite each other's lines, and a reader of the file a sink
+/// truncates loses its input). A stage with an exclusive value cannot run in copies.
+enum class option_claim : std::uint8_t { none, shared, exclusive };
+
 /// One option of a stage type: checked by the loader, listed by `sluice stages`, and turned into
 /// the JSON Schema by `sluice schema`.
 struct option_spec {
@@ -48,10 +55,9 @@ struct option_spec {
   std::optional<json> default_value;
   std::optional<double> minimum;          ///< numbers: smallest allowed value
   std::vector<std::string> one_of;        ///< strings: the allowed values (empty: any)
-  /// No two stage instances may have the same value (say, the file a sink writes: two writers
-  /// would overwrite each other's lines). The loader refuses a second stage with the value, and
-  /// copies (`concurrency` above 1) of a stage that has one.
-  bool exclusive = false;
+  /// Whether the value names something stages must not collide on, like a file (see
+  /// option_claim); options claim a value together when they have the same name.
+  option_claim claim = option_claim::none;
 };
 
 /// Live counters of one running stage (see stage_counters).
