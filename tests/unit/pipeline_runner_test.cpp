@@ -263,6 +263,32 @@ TEST_SUITE("pipeline_runner") {
     CHECK(restarts_of(p, "src") == 2);
   }
 
+  TEST_CASE("on_restart hears of each restart as it happens; a hook that throws changes nothing") {
+    fixture f(3);
+    std::mutex m;
+    std::vector<restart_notice> heard;
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 100, "crash_at": 5}, "restart": {"max_restarts": 2, "max_seconds": 60}},
+      "sink": {"type": "record", "subscribe_to": "src"}}})"),
+                       {.on_restart = [&](const restart_notice& n) {
+                         std::lock_guard lock(m);
+                         heard.push_back(n);
+                         throw std::runtime_error("a reporting hook that fails");
+                       }});
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK(outcome->restarts_exhausted);  // the third crash, as without a hook
+    CHECK(restarts_of(p, "src") == 2);
+    std::lock_guard lock(m);
+    REQUIRE(heard.size() == 2);  // the restarts, not the final crash
+    for (std::size_t i = 0; i < heard.size(); ++i) {
+      CHECK(heard[i].stage == "src");
+      CHECK(heard[i].copy == 0);
+      CHECK(heard[i].reason == exit_reason::error("numbers: crashed at 5"));
+      CHECK(heard[i].recent == i + 1);
+    }
+  }
+
   TEST_CASE("without a restart key the first crash fails the run, and restarts are not said to be exhausted") {
     fixture f(1);
     running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
