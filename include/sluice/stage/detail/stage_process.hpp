@@ -481,15 +481,17 @@ class stage_process final : public behaviour, private stage_control, private dis
   }
 
   void on_events(stage_events<In>& e) {
-    if (producers_.count(e.ref) == 0 && kind_ != stage_kind::producer_consumer) {
-      self_->send(e.producer, stage_cancel_to_producer{e.ref, exit_reason::other("unknown_subscription")});
-      return;
-    }
+    // A producer_consumer takes events even from a subscription gone meanwhile (consume handles
+    // them); a consumer refuses them.
     if (kind_ == stage_kind::producer_consumer) {
       // Nothing queued ahead and demand downstream: handle it at once, as take_input would.
       if (input_.empty() && downstream_ > 0 && !stop_) return consume(e.producer, e.ref, e.events);
       input_.push_back(queued_events{e.producer, e.ref, std::move(e.events)});
       return take_input();
+    }
+    if (producers_.count(e.ref) == 0) {
+      self_->send(e.producer, stage_cancel_to_producer{e.ref, exit_reason::other("unknown_subscription")});
+      return;
     }
     consume(e.producer, e.ref, e.events);
   }
