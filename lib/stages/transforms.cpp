@@ -79,8 +79,7 @@ class rate_limit_stage final : public producer_consumer<json, json> {
     for (auto& u : producers_) {
       if (u.from == from) u.in_flight -= std::min(u.in_flight, events.size());
     }
-    std::vector<json> out(std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
-    ctx.emit(std::move(out));
+    ctx.emit_in_place(events);  // passed on as they came: the batch itself goes on
   }
   void handle_info(message& m, stage_context<json>& ctx) override {
     if (!m.is<refill>()) return;

@@ -2,16 +2,20 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <vector>
 
 #include <sluice/sluice.hpp>
 
 #include "../support/probe.hpp"
+#include "../support/stages.hpp"
 
 using namespace sluice;
 using sluice::testing::patience;
+using sluice::testing::demand_bounds;
 using sluice::testing::probe;
 
 namespace {
@@ -104,6 +108,15 @@ class passing final : public producer_consumer<T, T> {
   }
 };
 
+/// Passes its input batch on with emit_in_place.
+template <class T>
+class passing_in_place final : public producer_consumer<T, T> {
+ public:
+  void handle_events(std::span<T> events, subscription_ref, stage_context<T>& ctx) override {
+    ctx.emit_in_place(events);
+  }
+};
+
 template <class T, class Value>
 class collecting final : public consumer<T> {
  public:
@@ -131,12 +144,12 @@ struct read_counted {
   int operator()(const counted& c) const { return c.value; }
 };
 
-template <class T, class Make, class Read>
+template <class T, class Make, class Read, template <class> class Middle = passing>
 std::vector<int> run_chain(int n) {
   runtime rt({.threads = 2});
   probe out(rt);
   const pid p = start(rt, std::make_unique<making<T, Make>>(n));
-  const pid pc = start(rt, std::make_unique<passing<T>>());
+  const pid pc = start(rt, std::make_unique<Middle<T>>());
   const pid c = start(rt, std::make_unique<collecting<T, Read>>(out.self()));
   subscription_options small;
   small.max_demand = 7;  // odd sizes: batches get cut and partly buffered
@@ -165,5 +178,149 @@ TEST_SUITE("stage_basic") {
     counted::copies = 0;
     CHECK(run_chain<counted, make_counted, read_counted>(1000) == first_n(1000));
     CHECK(counted::copies.load() == 0);
+  }
+
+  TEST_CASE("emit_in_place moves move-only events and copies none, also from batches cut in chunks") {
+    CHECK(run_chain<std::unique_ptr<int>, make_unique_int, read_unique_int, passing_in_place>(1000) == first_n(1000));
+    counted::copies = 0;
+    CHECK(run_chain<counted, make_counted, read_counted, passing_in_place>(1000) == first_n(1000));
+    CHECK(counted::copies.load() == 0);
+  }
+}
+
+namespace {
+
+std::uintptr_t address_of(const int* p) { return reinterpret_cast<std::uintptr_t>(p); }
+
+/// Where a batch the producer emitted is stored, by its first event.
+struct stored_batch {
+  int first;
+  std::uintptr_t data;
+};
+
+/// What the consumer received in one handle_events.
+struct received_batch {
+  std::vector<int> events;
+  std::uintptr_t data;
+};
+
+/// Emits 0 .. limit-1, one vector per handle_demand, and reports where each vector is stored.
+class batch_producer final : public producer<int> {
+ public:
+  batch_producer(pid report, int limit) : report_(report), limit_(limit) {}
+  void handle_demand(std::size_t demand, stage_context<int>& ctx) override {
+    std::vector<int> batch;
+    for (std::size_t i = 0; i < demand && next_ < limit_; ++i) batch.push_back(next_++);
+    if (!batch.empty()) ctx.process().send(report_, stored_batch{batch.front(), address_of(batch.data())});
+    ctx.emit(std::move(batch));
+    if (next_ == limit_) ctx.stop_after_dispatch();
+  }
+
+ private:
+  pid report_;
+  int limit_;
+  int next_ = 0;
+};
+
+/// x -> 2x, keeping the multiples of 4, in its input batch; with `marker`, emits -1 before each
+/// batch's results (so the batch cannot be handed on as it is).
+class doubling_filter final : public producer_consumer<int, int> {
+ public:
+  explicit doubling_filter(bool marker) : marker_(marker) {}
+  void handle_events(std::span<int> events, subscription_ref, stage_context<int>& ctx) override {
+    if (marker_) ctx.emit(-1);
+    for (int& x : events) x *= 2;
+    const auto end = std::remove_if(events.begin(), events.end(), [](int y) { return y % 4 != 0; });
+    ctx.emit_in_place(events.first(static_cast<std::size_t>(end - events.begin())));
+  }
+
+ private:
+  bool marker_;
+};
+
+class batch_recorder final : public consumer<int> {
+ public:
+  explicit batch_recorder(pid report) : report_(report) {}
+  void handle_events(std::span<int> events, subscription_ref, stage_context<no_events>& ctx) override {
+    ctx.process().send(report_, received_batch{std::vector<int>(events.begin(), events.end()), address_of(events.data())});
+  }
+
+ private:
+  pid report_;
+};
+
+struct in_place_run {
+  std::map<int, std::uintptr_t> produced;  // first event -> storage
+  std::vector<received_batch> received;
+  std::vector<int> events() const {
+    std::vector<int> all;
+    for (const received_batch& b : received) all.insert(all.end(), b.events.begin(), b.events.end());
+    return all;
+  }
+};
+
+/// producer (0 .. 999) -> doubling_filter -> batch_recorder, both subscriptions with `window`.
+in_place_run run_doubling_filter(bool marker, const subscription_options& window) {
+  runtime rt({.threads = 2});
+  probe out(rt);
+  const pid p = start(rt, std::make_unique<batch_producer>(out.self(), 1000));
+  const pid pc = start(rt, std::make_unique<doubling_filter>(marker));
+  const pid c = start(rt, std::make_unique<batch_recorder>(out.self()));
+  out.watch(c);
+  REQUIRE(subscribe(rt, c, pc, window));
+  REQUIRE(subscribe(rt, pc, p, window));
+  in_place_run run;
+  for (;;) {  // the consumer exits (normal, cancel permanent) once the producer has finished
+    message m = out.next();
+    REQUIRE(!m.empty());
+    if (auto* s = m.get_if<stored_batch>()) {
+      run.produced.emplace(s->first, s->data);
+    } else if (auto* r = m.get_if<received_batch>()) {
+      run.received.push_back(std::move(*r));
+    } else {
+      auto* d = m.get_if<down>();
+      REQUIRE(d != nullptr);
+      CHECK(d->who == c);
+      CHECK(d->reason == exit_reason::normal());
+      break;
+    }
+  }
+  return run;
+}
+
+std::vector<int> doubled_multiples_of_4(bool marker, int batch) {
+  std::vector<int> v;
+  for (int x = 0; x < 1000; ++x) {
+    if (marker && x % batch == 0) v.push_back(-1);
+    if (x % 2 == 0) v.push_back(2 * x);
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_SUITE("stage_basic") {
+  TEST_CASE("emit_in_place hands a whole input batch on: the consumer gets the producer's storage") {
+    // min_demand 0: every batch is handled whole (GenStage cuts batches into max - min chunks).
+    const in_place_run run = run_doubling_filter(false, demand_bounds(10, 0));
+    CHECK(run.events() == doubled_multiples_of_4(false, 10));
+    REQUIRE(run.received.size() == 100);
+    for (const received_batch& b : run.received) {
+      REQUIRE(!b.events.empty());
+      const auto from = run.produced.find(b.events.front() / 2);
+      REQUIRE(from != run.produced.end());
+      CHECK(b.data == from->second);  // the very vector the producer emitted: no copy, no allocation
+    }
+  }
+
+  TEST_CASE("emit_in_place moves the events when it cannot hand the batch on") {
+    SUBCASE("the batch is handled in chunks") {
+      const in_place_run run = run_doubling_filter(false, demand_bounds(10, 6));  // chunks of 4
+      CHECK(run.events() == doubled_multiples_of_4(false, 10));
+    }
+    SUBCASE("the callback emitted an event before") {
+      const in_place_run run = run_doubling_filter(true, demand_bounds(10, 0));
+      CHECK(run.events() == doubled_multiples_of_4(true, 10));
+    }
   }
 }

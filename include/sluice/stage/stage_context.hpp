@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <iterator>
+#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -40,8 +41,11 @@ class stage_context {
  public:
   /// `size_hint`: how many events the callback will likely emit (the demand, or the input batch's
   /// size), reserved at the first single `emit` so a callback emitting one by one allocates once.
-  stage_context(detail::stage_control& control, std::vector<Out>* out, std::size_t size_hint = 0) noexcept
-      : control_(&control), out_(out), size_hint_(size_hint) {}
+  /// `lent`: the input batch whose events the callback's span shows, when that span shows all of it
+  /// and In is Out (what `emit_in_place` may hand on).
+  stage_context(detail::stage_control& control, std::vector<Out>* out, std::size_t size_hint = 0,
+                std::vector<Out>* lent = nullptr) noexcept
+      : control_(&control), out_(out), lent_(lent), size_hint_(size_hint) {}
 
   /// The process context (self(), send, timers, monitors...).
   [[nodiscard]] context& process() const noexcept { return control_->process(); }
@@ -65,6 +69,26 @@ class stage_context {
     }
   }
 
+  /// Emits events the callback holds in its own input span, usually after changing them there: a
+  /// map rewrites `events` and emits it, a filter moves the events it keeps to the front and emits
+  /// that prefix. The events are moved. When they are the front of the whole input batch and
+  /// nothing was emitted before them in this callback, the batch's storage itself goes downstream,
+  /// so such a stage neither allocates nor copies. Do not touch `events` afterwards.
+  void emit_in_place(std::span<Out> events)
+    requires(!std::is_same_v<Out, no_events>)
+  {
+    if (lent_ != nullptr && out_->empty() && !events.empty() && events.data() == lent_->data() &&
+        events.size() <= lent_->size()) {
+      lent_->erase(lent_->begin() + static_cast<std::ptrdiff_t>(events.size()), lent_->end());
+      *out_ = std::move(*lent_);
+      lent_->clear();
+      lent_ = nullptr;
+      return;
+    }
+    if (out_->empty()) out_->reserve(events.size());
+    out_->insert(out_->end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+  }
+
   /// Manual demand: asks the producer of `from` for `n` more events (n = 0 sends nothing).
   void ask(subscription_ref from, std::size_t n) { control_->ask(from, n); }
   /// Cancels a subscription; the cancel mode then applies as for any cancel.
@@ -85,6 +109,7 @@ class stage_context {
  private:
   detail::stage_control* control_;
   std::vector<Out>* out_;
+  std::vector<Out>* lent_;
   std::size_t size_hint_;
 };
 

@@ -85,10 +85,11 @@ class stage_process final : public behaviour, private stage_control, private dis
   void bind(context& self) noexcept { self_ = &self; }
   context& process() noexcept override { return *self_; }
 
-  /// Runs a user callback, then dispatches what it emitted. `size_hint`: what it will likely emit.
+  /// Runs a user callback, then dispatches what it emitted. `size_hint`: what it will likely emit;
+  /// `lent`: the input batch the callback sees whole, for stage_context::emit_in_place.
   template <class F>
-  std::size_t call_user(F&& f, std::size_t size_hint = 0) {
-    stage_context<Out> ctx(*this, &out_, size_hint);
+  std::size_t call_user(F&& f, std::size_t size_hint = 0, std::vector<Out>* lent = nullptr) {
+    stage_context<Out> ctx(*this, &out_, size_hint, lent);
     f(ctx);
     return flush();
   }
@@ -503,7 +504,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     const subscription_ref from{producer, ref};
     if (it == producers_.end() || it->second.manual) {  // manual, or a subscription gone meanwhile
       count(&stage_counters::events_in, events.size());
-      call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events), from, ctx); });
+      call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events), from, ctx); }, 0, lendable(events));
       return;
     }
     const std::size_t allowed = std::min(events.size(), it->second.demand);  // never more than asked
@@ -520,11 +521,22 @@ class stage_process final : public behaviour, private stage_control, private dis
         p.demand = p.max;
       }
       count(&stage_counters::events_in, b);
+      // The callback may take the batch's storage (emit_in_place) only if it sees all of it.
       const std::size_t delivered = call_user(
-          [&](auto& ctx) { user_->handle_events(std::span<In>(events.data() + offset, b), from, ctx); }, b);
+          [&](auto& ctx) { user_->handle_events(std::span<In>(events.data() + offset, b), from, ctx); }, b,
+          b == events.size() ? lendable(events) : nullptr);
       if (kind_ == stage_kind::producer_consumer) downstream_ -= std::min(downstream_, delivered);
       if (again != 0) self_->send(producer, stage_ask{self_->self(), ref, again});
       offset += b;
+    }
+  }
+
+  /// `events` as a batch emit_in_place may hand on (a producer_consumer whose In is its Out).
+  static std::vector<Out>* lendable([[maybe_unused]] std::vector<In>& events) noexcept {
+    if constexpr (std::is_same_v<In, Out>) {
+      return &events;
+    } else {
+      return nullptr;
     }
   }
 
