@@ -3,6 +3,7 @@
 #include <sluice/pipeline/model.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
@@ -293,14 +294,25 @@ class loader {
     claim_checks(spec);
   }
 
+  /// How a claimed file path is compared: made absolute against the working directory, with the
+  /// symlinks of the part that exists resolved and the rest normalised ("a/../b" is "b").
+  static std::string file_identity(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
+    if (ec) p = fs::absolute(path, ec).lexically_normal();
+    return p.string();
+  }
+
   /// Options that claim their value (option_claim): an exclusive value belongs to one stage
   /// instance, and to no other stage even for a shared use.
   void claim_checks(const pipeline_spec& spec) {
     struct claimed {
       const stage_spec* stage;
       option_claim claim;
+      const json* value;
     };
-    std::map<std::string, claimed> first;  // "<option>=<value>" -> the first stage that claims it
+    std::map<std::string, claimed> first;  // "<option>=<value or file>" -> the first stage that claims it
     for (auto& s : spec.stages) {
       for (auto& o : s.type_info->options) {
         if (o.claim == option_claim::none || !s.options.contains(o.name)) continue;
@@ -311,14 +323,23 @@ class loader {
           check_.at_value(s.pointer + "/concurrency", "copies of " + q(s.name) + " would share its " + what,
                           "concurrency 1: one instance per " + q(o.name));
         }
-        const auto [it, fresh] = first.emplace(o.name + "=" + value.dump(), claimed{&s, o.claim});
+        const std::string key = o.claims_file && value.is_string() ? "file:" + file_identity(value.get<std::string>())
+                                                                   : value.dump();
+        const auto [it, fresh] = first.emplace(o.name + "=" + key, claimed{&s, o.claim, &value});
         if (fresh || (!exclusive && it->second.claim != option_claim::exclusive)) continue;
         // Reported at the exclusive side, naming the other stage.
         const stage_spec& owner = exclusive ? s : *it->second.stage;
         const stage_spec& other = exclusive ? *it->second.stage : s;
-        check_.at_value(owner.pointer + "/options/" + escape_pointer_segment(o.name),
-                        what + " is also used by stage " + q(other.name), "a " + q(o.name) + " no other stage uses");
-        if (exclusive) it->second = claimed{&s, o.claim};  // a later shared use collides with this one
+        const json& owner_value = exclusive ? value : *it->second.value;
+        const json& other_value = exclusive ? *it->second.value : value;
+        const std::string problem =
+            owner_value == other_value
+                ? q(o.name) + " " + owner_value.dump() + " is also used by stage " + q(other.name)
+                : q(o.name) + " " + owner_value.dump() + " names the same file as stage " + q(other.name) + "'s " +
+                      other_value.dump();
+        check_.at_value(owner.pointer + "/options/" + escape_pointer_segment(o.name), problem,
+                        "a " + q(o.name) + " no other stage uses");
+        if (exclusive) it->second = claimed{&s, o.claim, &value};  // a later shared use collides with this one
       }
     }
   }

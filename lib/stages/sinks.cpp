@@ -85,6 +85,7 @@ std::vector<option_spec> sink_options(bool with_path) {
   if (with_path) {
     o.push_back(opt("path", option_type::string, "the file to write (one file sink per path)", true));
     o.back().claim = option_claim::exclusive;
+    o.back().claims_file = true;
   }
   auto format = opt("format", option_type::string, "jsonl: one JSON value per line; text: strings as they are, other values as JSON", false, "jsonl");
   format.one_of = {"jsonl", "text"};

@@ -204,6 +204,7 @@ std::vector<option_spec> line_options(bool with_path) {
   if (with_path) {
     o.push_back(opt("path", option_type::string, "the file to read (no file sink may write it)", true));
     o.back().claim = option_claim::shared;
+    o.back().claims_file = true;
   }
   auto format = opt("format", option_type::string, "lines: each line a JSON string; jsonl: each line parsed", false, "lines");
   format.one_of = {"lines", "jsonl"};

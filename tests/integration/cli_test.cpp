@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
@@ -89,6 +91,28 @@ TEST_CASE("each configuration error exits 2 and names file:line:col and the JSON
       CHECK(contains(r.err, "sluice: " + file.string() + ": 1 problem\n"));
     }
   }
+}
+
+TEST_CASE("a file sink may not write, through a symlink, the file a file source reads") {
+  temp_dir dir;
+  dir.write("data.jsonl", "1\n2\n");
+  std::filesystem::create_symlink("data.jsonl", dir / "alias.jsonl");
+  const std::string text = R"({
+  "version": 1,
+  "stages": {
+    "in": {"type": "file", "options": {"path": "data.jsonl"}},
+    "out": {"type": "file", "subscribe_to": "in", "options": {"path": "alias.jsonl"}}
+  }
+})";
+  const auto file = dir.write("loop.json", text);
+  const auto r = run_sluice(dir, {{"run", file.string()}});
+  INFO(describe(r));
+  CHECK(r.code() == 2);
+  const std::string line =
+      diagnostic_line(r.err, file, position_of(text, "\"out\"", "\"alias.jsonl\""), "/stages/out/options/path");
+  CHECK(contains(line, "\"path\" \"alias.jsonl\" names the same file as stage \"in\"'s \"data.jsonl\""));
+  std::ifstream in(dir / "data.jsonl");
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "1\n2\n");  // not truncated
 }
 
 TEST_CASE("a jq compile error of several lines has file:line:col: /pointer: on every line") {

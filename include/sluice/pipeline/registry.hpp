@@ -39,7 +39,7 @@ enum class option_type : std::uint8_t { integer, number, string, boolean, object
 const char* to_string(option_type t) noexcept;
 
 /// What an option's value names, for the loader to keep stages from colliding on it (the name of
-/// the option and the value, compared as written). `shared`: any number of stage instances may
+/// the option and the value: compared as written, or as files with `option_spec::claims_file`). `shared`: any number of stage instances may
 /// use the value (a file read). `exclusive`: one stage instance only, and no `shared` use either
 /// (a file written: two writers overwrite each other's lines, and a reader of the file a sink
 /// truncates loses its input). A stage with an exclusive value cannot run in copies.
@@ -58,6 +58,9 @@ struct option_spec {
   /// Whether the value names something stages must not collide on, like a file (see
   /// option_claim); options claim a value together when they have the same name.
   option_claim claim = option_claim::none;
+  /// The claimed value is a file path (relative to the working directory): values naming one
+  /// file collide however they are written ("out.jsonl", "./out.jsonl", a symlink to it).
+  bool claims_file = false;
 };
 
 /// Live counters of one running stage (see stage_counters).
