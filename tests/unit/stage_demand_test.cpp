@@ -243,7 +243,78 @@ TEST_SUITE("stage_demand") {
   }
 }
 
+namespace {
+
+/// Passes its events on, one by one; with `manual`, asks its producer itself for what it got; with
+/// `info_after`, queues an async_info after emitting (which dispatches what it emitted so far).
+class passing_on final : public producer_consumer<int, int> {
+ public:
+  passing_on(bool manual, bool info_after) : manual_(manual), info_after_(info_after) {}
+  demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
+                               stage_context<int>& ctx) override {
+    if (peer != peer_kind::producer || !manual_) return demand_kind::automatic;
+    ctx.ask(from, opts.max_demand);
+    return demand_kind::manual;
+  }
+  void handle_events(std::span<int> events, subscription_ref from, stage_context<int>& ctx) override {
+    if (manual_) ctx.ask(from, events.size());
+    for (int v : events) ctx.emit(v);
+    if (info_after_) ctx.async_info(0);
+  }
+
+ private:
+  bool manual_;
+  bool info_after_;
+};
+
+/// A manual consumer that asks for `n` once, when it subscribes, and reports its batches.
+class asking_once final : public consumer<int> {
+ public:
+  asking_once(pid report, std::size_t n) : report_(report), n_(n) {}
+  demand_kind handle_subscribe(peer_kind, const subscription_options&, subscription_ref from,
+                               stage_context<no_events>& ctx) override {
+    ctx.ask(from, n_);
+    return demand_kind::manual;
+  }
+  void handle_events(std::span<int> events, subscription_ref from, stage_context<no_events>& ctx) override {
+    ctx.process().send(report_, batch_seen{from, std::vector<int>(events.begin(), events.end())});
+  }
+
+ private:
+  pid report_;
+  std::size_t n_;
+};
+
+}  // namespace
+
 TEST_SUITE("stage_demand") {
+  TEST_CASE("a producer_consumer's output counts against its consumer's demand however it emits") {
+    bool manual = false;
+    bool info_after = false;
+    SUBCASE("with manual demand upstream") { manual = true; }
+    SUBCASE("with an async_info after emitting") { info_after = true; }
+    runtime rt({.threads = 2});
+    probe out(rt);
+    const pid p = start(rt, std::make_unique<counting_producer>());
+    const pid pc = start(rt, std::make_unique<passing_on>(manual, info_after));
+    const pid k = start(rt, std::make_unique<asking_once>(out.self(), 10));
+    REQUIRE(subscribe(rt, k, pc, demand_bounds(10, 5)));
+    REQUIRE(subscribe(rt, pc, p, demand_bounds(10, 5)));
+    std::vector<int> got;
+    while (got.size() < 10) {
+      auto b = out.receive<batch_seen>();
+      REQUIRE(b);
+      got.insert(got.end(), b->events.begin(), b->events.end());
+    }
+    CHECK(got == iota(0, 10));
+    // Whatever the producer_consumer asked for meanwhile has reached it by now: it must hold
+    // those events unhandled, not handle them into its (unbounded) buffer.
+    REQUIRE(estimate_buffered_count(rt, pc));
+    REQUIRE(estimate_buffered_count(rt, p));
+    CHECK(estimate_buffered_count(rt, pc) == 0u);
+    CHECK(out.pending() == 0);
+  }
+
   TEST_CASE("a manual consumer may ask from handle_subscribe") {
     class eager final : public consumer<int> {
      public:
