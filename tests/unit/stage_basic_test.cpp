@@ -192,6 +192,9 @@ namespace {
 
 std::uintptr_t address_of(const int* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
+constexpr int in_place_events = 1000;
+constexpr int in_place_batch = 10;  // the producer's batches: its demand, max_demand 10
+
 /// Where a batch the producer emitted is stored, by its first event.
 struct stored_batch {
   int first;
@@ -204,38 +207,56 @@ struct received_batch {
   std::uintptr_t data;
 };
 
-/// Emits 0 .. limit-1, one vector per handle_demand, and reports where each vector is stored.
+/// Emits 0 .. in_place_events-1, one vector per handle_demand (of exactly the demand's capacity),
+/// and reports where each vector is stored.
 class batch_producer final : public producer<int> {
  public:
-  batch_producer(pid report, int limit) : report_(report), limit_(limit) {}
+  explicit batch_producer(pid report) : report_(report) {}
   void handle_demand(std::size_t demand, stage_context<int>& ctx) override {
     std::vector<int> batch;
-    for (std::size_t i = 0; i < demand && next_ < limit_; ++i) batch.push_back(next_++);
+    batch.reserve(demand);
+    for (std::size_t i = 0; i < demand && next_ < in_place_events; ++i) batch.push_back(next_++);
     if (!batch.empty()) ctx.process().send(report_, stored_batch{batch.front(), address_of(batch.data())});
     ctx.emit(std::move(batch));
-    if (next_ == limit_) ctx.stop_after_dispatch();
+    if (next_ == in_place_events) ctx.stop_after_dispatch();
   }
 
  private:
   pid report_;
-  int limit_;
   int next_ = 0;
 };
 
-/// x -> 2x, keeping the multiples of 4, in its input batch; with `marker`, emits -1 before each
-/// batch's results (so the batch cannot be handed on as it is).
+/// How doubling_filter works.
+struct filter_setup {
+  int keep_multiples_of = 4;  ///< of the doubled events
+  bool marker = false;        ///< emit -1 before each batch's results (so it cannot be handed on)
+  bool manual = false;        ///< manual demand upstream: asks for what it got
+  bool hand_on_twice = false; ///< call emit_in_place again on what it handed on
+};
+
+/// x -> 2x, keeping the multiples of `keep_multiples_of`, in its input batch.
 class doubling_filter final : public producer_consumer<int, int> {
  public:
-  explicit doubling_filter(bool marker) : marker_(marker) {}
-  void handle_events(std::span<int> events, subscription_ref, stage_context<int>& ctx) override {
-    if (marker_) ctx.emit(-1);
+  explicit doubling_filter(filter_setup setup) : setup_(setup) {}
+  demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
+                               stage_context<int>& ctx) override {
+    if (peer != peer_kind::producer || !setup_.manual) return demand_kind::automatic;
+    ctx.ask(from, opts.max_demand);
+    return demand_kind::manual;
+  }
+  void handle_events(std::span<int> events, subscription_ref from, stage_context<int>& ctx) override {
+    if (setup_.manual) ctx.ask(from, events.size());
+    if (setup_.marker) ctx.emit(-1);
     for (int& x : events) x *= 2;
-    const auto end = std::remove_if(events.begin(), events.end(), [](int y) { return y % 4 != 0; });
-    ctx.emit_in_place(events.first(static_cast<std::size_t>(end - events.begin())));
+    const auto end =
+        std::remove_if(events.begin(), events.end(), [&](int y) { return y % setup_.keep_multiples_of != 0; });
+    const std::span<int> kept = events.first(static_cast<std::size_t>(end - events.begin()));
+    ctx.emit_in_place(kept);
+    if (setup_.hand_on_twice) ctx.emit_in_place(kept);
   }
 
  private:
-  bool marker_;
+  filter_setup setup_;
 };
 
 class batch_recorder final : public consumer<int> {
@@ -252,25 +273,33 @@ class batch_recorder final : public consumer<int> {
 struct in_place_run {
   std::map<int, std::uintptr_t> produced;  // first event -> storage
   std::vector<received_batch> received;
-  std::vector<int> events() const {
+  exit_reason filter_exit;
+
+  [[nodiscard]] std::vector<int> events() const {
     std::vector<int> all;
     for (const received_batch& b : received) all.insert(all.end(), b.events.begin(), b.events.end());
     return all;
   }
+  /// Where the producer's batch holding source event `x` was stored.
+  [[nodiscard]] std::uintptr_t storage_of(int x) const { return produced.at(x / in_place_batch * in_place_batch); }
 };
 
-/// producer (0 .. 999) -> doubling_filter -> batch_recorder, both subscriptions with `window`.
-in_place_run run_doubling_filter(bool marker, const subscription_options& window) {
+/// batch_producer -> doubling_filter(setup) -> batch_recorder, both subscriptions with max_demand
+/// 10 and `min` (0: every batch is handled whole; GenStage cuts it into max - min chunks).
+in_place_run run_doubling_filter(filter_setup setup, std::size_t min = 0) {
   runtime rt({.threads = 2});
   probe out(rt);
-  const pid p = start(rt, std::make_unique<batch_producer>(out.self(), 1000));
-  const pid pc = start(rt, std::make_unique<doubling_filter>(marker));
+  const pid p = start(rt, std::make_unique<batch_producer>(out.self()));
+  const pid pc = start(rt, std::make_unique<doubling_filter>(setup));
   const pid c = start(rt, std::make_unique<batch_recorder>(out.self()));
+  out.watch(pc);
   out.watch(c);
-  REQUIRE(subscribe(rt, c, pc, window));
-  REQUIRE(subscribe(rt, pc, p, window));
+  REQUIRE(subscribe(rt, c, pc, demand_bounds(in_place_batch, min)));
+  REQUIRE(subscribe(rt, pc, p, demand_bounds(in_place_batch, min)));
   in_place_run run;
-  for (;;) {  // the consumer exits (normal, cancel permanent) once the producer has finished
+  // The filter exits once the producer has finished (cancel permanent), or when it fails; the
+  // consumer after it, once it has handled everything the filter sent.
+  for (int downs = 0; downs < 2;) {
     message m = out.next();
     REQUIRE(!m.empty());
     if (auto* s = m.get_if<stored_batch>()) {
@@ -280,19 +309,18 @@ in_place_run run_doubling_filter(bool marker, const subscription_options& window
     } else {
       auto* d = m.get_if<down>();
       REQUIRE(d != nullptr);
-      CHECK(d->who == c);
-      CHECK(d->reason == exit_reason::normal());
-      break;
+      if (d->who == pc) run.filter_exit = d->reason;
+      ++downs;
     }
   }
   return run;
 }
 
-std::vector<int> doubled_multiples_of_4(bool marker, int batch) {
+std::vector<int> doubled_multiples(int of, bool marker) {
   std::vector<int> v;
-  for (int x = 0; x < 1000; ++x) {
-    if (marker && x % batch == 0) v.push_back(-1);
-    if (x % 2 == 0) v.push_back(2 * x);
+  for (int x = 0; x < in_place_events; ++x) {
+    if (marker && x % in_place_batch == 0) v.push_back(-1);
+    if (2 * x % of == 0) v.push_back(2 * x);
   }
   return v;
 }
@@ -301,26 +329,41 @@ std::vector<int> doubled_multiples_of_4(bool marker, int batch) {
 
 TEST_SUITE("stage_basic") {
   TEST_CASE("emit_in_place hands a whole input batch on: the consumer gets the producer's storage") {
-    // min_demand 0: every batch is handled whole (GenStage cuts batches into max - min chunks).
-    const in_place_run run = run_doubling_filter(false, demand_bounds(10, 0));
-    CHECK(run.events() == doubled_multiples_of_4(false, 10));
-    REQUIRE(run.received.size() == 100);
+    filter_setup setup;
+    SUBCASE("automatic demand") {}
+    SUBCASE("manual demand") { setup.manual = true; }
+    const in_place_run run = run_doubling_filter(setup);
+    CHECK(run.filter_exit == exit_reason::normal());
+    CHECK(run.events() == doubled_multiples(4, false));
+    REQUIRE(run.received.size() == in_place_events / in_place_batch);
     for (const received_batch& b : run.received) {
       REQUIRE(!b.events.empty());
-      const auto from = run.produced.find(b.events.front() / 2);
-      REQUIRE(from != run.produced.end());
-      CHECK(b.data == from->second);  // the very vector the producer emitted: no copy, no allocation
+      CHECK(b.data == run.storage_of(b.events.front() / 2));  // the producer's vector: no copy, no allocation
     }
   }
 
   TEST_CASE("emit_in_place moves the events when it cannot hand the batch on") {
     SUBCASE("the batch is handled in chunks") {
-      const in_place_run run = run_doubling_filter(false, demand_bounds(10, 6));  // chunks of 4
-      CHECK(run.events() == doubled_multiples_of_4(false, 10));
+      const in_place_run run = run_doubling_filter({}, 6);  // chunks of 4
+      CHECK(run.events() == doubled_multiples(4, false));
     }
     SUBCASE("the callback emitted an event before") {
-      const in_place_run run = run_doubling_filter(true, demand_bounds(10, 0));
-      CHECK(run.events() == doubled_multiples_of_4(true, 10));
+      const in_place_run run = run_doubling_filter({.marker = true});
+      CHECK(run.events() == doubled_multiples(4, true));
     }
+    SUBCASE("the events kept fill less than a quarter of the batch's storage") {
+      const in_place_run run = run_doubling_filter({.keep_multiples_of = 16});  // 2 or 3 of 10
+      CHECK(run.events() == doubled_multiples(16, false));
+      for (const received_batch& b : run.received) {
+        // A right-sized copy, made while the producer's vector was still alive.
+        CHECK(b.data != run.storage_of(b.events.front() / 2));
+      }
+    }
+  }
+
+  TEST_CASE("handing on events already handed on stops the stage with an error") {
+    const in_place_run run = run_doubling_filter({.hand_on_twice = true});
+    CHECK(run.filter_exit.what() == exit_reason::kind::error);
+    CHECK(run.filter_exit.to_string().find("already handed on") != std::string::npos);
   }
 }

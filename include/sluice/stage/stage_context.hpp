@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <iterator>
 #include <span>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -71,14 +73,23 @@ class stage_context {
 
   /// Emits events the callback holds in its own input span, usually after changing them there: a
   /// map rewrites `events` and emits it, a filter moves the events it keeps to the front and emits
-  /// that prefix. The events are moved. When they are the front of the whole input batch and
-  /// nothing was emitted before them in this callback, the batch's storage itself goes downstream,
-  /// so such a stage neither allocates nor copies. Do not touch `events` afterwards.
+  /// that prefix. The events are moved. When they are the front of the input batch, the span the
+  /// callback got is that whole batch (a batch bigger than max_demand - min_demand is handed over
+  /// in chunks, which are not), nothing was emitted before them in this callback and they fill at
+  /// least a quarter of the batch's storage, that storage itself is emitted: the stage neither
+  /// allocates nor copies (and, where the consumers' demand covers it, neither does the dispatch).
+  /// `events` must not be used afterwards; handing on events already handed on throws.
   void emit_in_place(std::span<Out> events)
     requires(!std::is_same_v<Out, no_events>)
   {
+    const std::less<const Out*> before;  // a total order, also between unrelated arrays
+    if (taken_begin_ != nullptr && before(events.data(), taken_end_) && before(taken_begin_, events.data() + events.size())) {
+      throw std::logic_error("sluice: emit_in_place: these events were already handed on");
+    }
     if (lent_ != nullptr && out_->empty() && !events.empty() && events.data() == lent_->data() &&
-        events.size() <= lent_->size()) {
+        events.size() <= lent_->size() && events.size() * 4 >= lent_->capacity()) {
+      taken_begin_ = lent_->data();
+      taken_end_ = lent_->data() + lent_->size();
       lent_->erase(lent_->begin() + static_cast<std::ptrdiff_t>(events.size()), lent_->end());
       *out_ = std::move(*lent_);
       lent_->clear();
@@ -110,6 +121,8 @@ class stage_context {
   detail::stage_control* control_;
   std::vector<Out>* out_;
   std::vector<Out>* lent_;
+  const Out* taken_begin_ = nullptr;  // the storage emit_in_place handed on, if it did
+  const Out* taken_end_ = nullptr;
   std::size_t size_hint_;
 };
 
