@@ -20,6 +20,7 @@ json option_schema(const pipeline::option_spec& o) {
   if (!o.one_of.empty()) s["enum"] = o.one_of;
   // The loader's collision rule for the value (see pipeline::option_claim).
   if (o.claim != pipeline::option_claim::none) s["x-sluice-claim"] = o.claim == pipeline::option_claim::exclusive ? "exclusive" : "shared";
+  if (o.claim != pipeline::option_claim::none && o.claims_file) s["x-sluice-claim-file"] = true;
   return s;
 }
 
@@ -184,6 +185,7 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
         }
         if (opt.claim == pipeline::option_claim::exclusive) out << ", held by one stage alone";
         if (opt.claim == pipeline::option_claim::shared) out << ", shareable, but not with a stage holding it alone";
+        if (opt.claim != pipeline::option_claim::none && opt.claims_file) out << " (compared as files)";
         out << "\n      " << opt.description << "\n";
       }
     }

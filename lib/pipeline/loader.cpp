@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "pipeline/checker.hpp"
 
 namespace sluice::pipeline {
@@ -294,14 +296,24 @@ class loader {
     claim_checks(spec);
   }
 
-  /// How a claimed file path is compared: made absolute against the working directory, with the
-  /// symlinks of the part that exists resolved and the rest normalised ("a/../b" is "b").
+  /// How a claimed file path is compared: an existing file by device and inode (so hard links
+  /// and symlinks to it are the same file); one that does not exist yet by its absolute path,
+  /// after following a symlink at its end (an output file is often a dangling link's target)
+  /// and resolving the symlinks of the directories that exist.
   static std::string file_identity(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
-    if (ec) p = fs::absolute(path, ec).lexically_normal();
-    return p.string();
+    fs::path p = fs::absolute(path, ec);
+    if (ec) return "path:" + path;
+    for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+      const fs::path target = fs::read_symlink(p, ec);
+      if (ec) break;
+      p = target.is_absolute() ? target : p.parent_path() / target;
+    }
+    struct ::stat st {};
+    if (::stat(p.c_str(), &st) == 0) return "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    const fs::path canonical = fs::weakly_canonical(p, ec);
+    return "path:" + (ec ? p.lexically_normal() : canonical).string();
   }
 
   /// Options that claim their value (option_claim): an exclusive value belongs to one stage
@@ -313,6 +325,14 @@ class loader {
       const json* value;
     };
     std::map<std::string, claimed> first;  // "<option>=<value or file>" -> the first stage that claims it
+    // Options claim together by name, so a name some stage type claims as a file is compared as
+    // files for every type (a plugin's "path" against the file sink's).
+    std::set<std::string> file_options;
+    for (auto& s : spec.stages) {
+      for (auto& o : s.type_info->options) {
+        if (o.claim != option_claim::none && o.claims_file) file_options.insert(o.name);
+      }
+    }
     for (auto& s : spec.stages) {
       for (auto& o : s.type_info->options) {
         if (o.claim == option_claim::none || !s.options.contains(o.name)) continue;
@@ -323,8 +343,9 @@ class loader {
           check_.at_value(s.pointer + "/concurrency", "copies of " + q(s.name) + " would share its " + what,
                           "concurrency 1: one instance per " + q(o.name));
         }
-        const std::string key = o.claims_file && value.is_string() ? "file:" + file_identity(value.get<std::string>())
-                                                                   : value.dump();
+        const std::string key = file_options.count(o.name) != 0 && value.is_string()
+                                    ? "file:" + file_identity(value.get<std::string>())
+                                    : value.dump();
         const auto [it, fresh] = first.emplace(o.name + "=" + key, claimed{&s, o.claim, &value});
         if (fresh || (!exclusive && it->second.claim != option_claim::exclusive)) continue;
         // Reported at the exclusive side, naming the other stage.

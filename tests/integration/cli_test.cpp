@@ -93,26 +93,46 @@ TEST_CASE("each configuration error exits 2 and names file:line:col and the JSON
   }
 }
 
-TEST_CASE("a file sink may not write, through a symlink, the file a file source reads") {
+TEST_CASE("file paths collide as files: through a symlink, a dangling symlink or a hard link") {
   temp_dir dir;
   dir.write("data.jsonl", "1\n2\n");
-  std::filesystem::create_symlink("data.jsonl", dir / "alias.jsonl");
+  std::string other;   // the stage and path the diagnostic names
+  std::string second;  // the sink's path
+  std::string first_stage = R"("in": {"type": "file", "options": {"path": "data.jsonl"}})";
+  SUBCASE("a sink writing, through a symlink, the file a source reads") {
+    std::filesystem::create_symlink("data.jsonl", dir / "alias.jsonl");
+    second = "alias.jsonl";
+    other = R"(stage "in"'s "data.jsonl")";
+  }
+  SUBCASE("a sink writing, through a hard link, the file a source reads") {
+    std::filesystem::create_hard_link(dir / "data.jsonl", dir / "twin.jsonl");
+    second = "twin.jsonl";
+    other = R"(stage "in"'s "data.jsonl")";
+  }
+  SUBCASE("two sinks, one through a dangling symlink to the other's output") {
+    std::filesystem::create_symlink("new.jsonl", dir / "later.jsonl");
+    first_stage = R"("in": {"type": "file", "options": {"path": "data.jsonl"}},
+    "first": {"type": "file", "subscribe_to": "in", "options": {"path": "new.jsonl"}})";
+    second = "later.jsonl";
+    other = R"(stage "first"'s "new.jsonl")";
+  }
   const std::string text = R"({
   "version": 1,
   "stages": {
-    "in": {"type": "file", "options": {"path": "data.jsonl"}},
-    "out": {"type": "file", "subscribe_to": "in", "options": {"path": "alias.jsonl"}}
+    )" + first_stage + R"(,
+    "out": {"type": "file", "subscribe_to": "in", "options": {"path": ")" + second + R"("}}
   }
 })";
   const auto file = dir.write("loop.json", text);
   const auto r = run_sluice(dir, {{"run", file.string()}});
-  INFO(describe(r));
+  INFO(text, "\n", describe(r));
   CHECK(r.code() == 2);
   const std::string line =
-      diagnostic_line(r.err, file, position_of(text, "\"out\"", "\"alias.jsonl\""), "/stages/out/options/path");
-  CHECK(contains(line, "\"path\" \"alias.jsonl\" names the same file as stage \"in\"'s \"data.jsonl\""));
+      diagnostic_line(r.err, file, position_of(text, "\"out\"", "\"" + second + "\""), "/stages/out/options/path");
+  CHECK(contains(line, "\"path\" \"" + second + "\" names the same file as " + other));
   std::ifstream in(dir / "data.jsonl");
   CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "1\n2\n");  // not truncated
+  CHECK(!std::filesystem::exists(dir / "new.jsonl"));
 }
 
 TEST_CASE("a jq compile error of several lines has file:line:col: /pointer: on every line") {

@@ -353,3 +353,38 @@ TEST_SUITE("pipeline_runner") {
     CHECK(file_sink_output(false) == "1\n2\n");
   }
 }
+
+TEST_SUITE("pipeline_loader") {
+  TEST_CASE("an option claimed as a file by one stage type collides with the same name of another type") {
+    registry types;
+    register_builtins(types);
+    // A user's sink whose "path" claims its value without saying it is a file.
+    auto archive = type("archive", stage_role::sink);
+    option_spec path;
+    path.name = "path";
+    path.type = option_type::string;
+    path.required = true;
+    path.claim = option_claim::exclusive;
+    archive.options = {path};
+    archive.start = [](spawner& where, const json&, stage_instance) {
+      return start(where, std::make_unique<record>(std::make_shared<recorder>()));
+    };
+    types.add(std::move(archive));
+    const std::string text = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "a": {"type": "file", "subscribe_to": "numbers", "options": {"path": "claimed.jsonl"}},
+    "b": {"type": "archive", "subscribe_to": "numbers", "options": {"path": "./claimed.jsonl"}}
+  }
+})";
+    auto doc = parse_document(text, "test.json");
+    REQUIRE(doc);
+    auto loaded = load_pipeline(*doc, types);
+    REQUIRE(loaded.diagnostics.size() == 1);
+    const diagnostic& d = loaded.diagnostics.front();
+    CHECK(d.pointer == "/stages/b/options/path");
+    CHECK(d.to_string().find("\"path\" \"./claimed.jsonl\" names the same file as stage \"a\"'s \"claimed.jsonl\"") !=
+          std::string::npos);
+  }
+}

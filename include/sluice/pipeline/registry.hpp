@@ -59,7 +59,8 @@ struct option_spec {
   /// option_claim); options claim a value together when they have the same name.
   option_claim claim = option_claim::none;
   /// The claimed value is a file path (relative to the working directory): values naming one
-  /// file collide however they are written ("out.jsonl", "./out.jsonl", a symlink to it).
+  /// file collide however they are written ("out.jsonl", "./out.jsonl", a symlink or hard link to
+  /// it). Applies to every option of this name in the pipeline, whichever stage type it is from.
   bool claims_file = false;
 };
 
