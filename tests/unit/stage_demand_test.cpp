@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include <sluice/sluice.hpp>
@@ -245,11 +246,17 @@ TEST_SUITE("stage_demand") {
 
 namespace {
 
-/// Passes its events on, one by one; with `manual`, asks its producer itself for what it got; with
-/// `info_after`, queues an async_info after emitting (which dispatches what it emitted so far).
+/// How passing_on passes its events on.
+struct passing_setup {
+  bool manual = false;      ///< asks its producer itself for what it got
+  bool info_after = false;  ///< queues an async_info after emitting (which dispatches them first)
+  bool later = false;       ///< keeps the events and emits them from handle_info, on a message to itself
+};
+
+/// Passes its events on, one by one, as `passing_setup` says.
 class passing_on final : public producer_consumer<int, int> {
  public:
-  passing_on(bool manual, bool info_after) : manual_(manual), info_after_(info_after) {}
+  explicit passing_on(passing_setup setup) : manual_(setup.manual), info_after_(setup.info_after), later_(setup.later) {}
   demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
                                stage_context<int>& ctx) override {
     if (peer != peer_kind::producer || !manual_) return demand_kind::automatic;
@@ -258,13 +265,25 @@ class passing_on final : public producer_consumer<int, int> {
   }
   void handle_events(std::span<int> events, subscription_ref from, stage_context<int>& ctx) override {
     if (manual_) ctx.ask(from, events.size());
+    if (later_) {
+      held_.insert(held_.end(), events.begin(), events.end());
+      ctx.process().send(ctx.self(), std::string("emit"));
+      return;
+    }
     for (int v : events) ctx.emit(v);
     if (info_after_) ctx.async_info(0);
+  }
+  void handle_info(message& m, stage_context<int>& ctx) override {
+    if (!m.is<std::string>()) return;
+    for (int v : held_) ctx.emit(v);
+    held_.clear();
   }
 
  private:
   bool manual_;
   bool info_after_;
+  bool later_;
+  std::vector<int> held_;
 };
 
 /// A manual consumer that asks for `n` once, when it subscribes, and reports its batches.
@@ -289,14 +308,14 @@ class asking_once final : public consumer<int> {
 
 TEST_SUITE("stage_demand") {
   TEST_CASE("a producer_consumer's output counts against its consumer's demand however it emits") {
-    bool manual = false;
-    bool info_after = false;
-    SUBCASE("with manual demand upstream") { manual = true; }
-    SUBCASE("with an async_info after emitting") { info_after = true; }
+    passing_setup setup;
+    SUBCASE("with manual demand upstream") { setup.manual = true; }
+    SUBCASE("with an async_info after emitting") { setup.info_after = true; }
+    SUBCASE("emitting from handle_info") { setup.later = true; }
     runtime rt({.threads = 2});
     probe out(rt);
     const pid p = start(rt, std::make_unique<counting_producer>());
-    const pid pc = start(rt, std::make_unique<passing_on>(manual, info_after));
+    const pid pc = start(rt, std::make_unique<passing_on>(setup));
     const pid k = start(rt, std::make_unique<asking_once>(out.self(), 10));
     REQUIRE(subscribe(rt, k, pc, demand_bounds(10, 5)));
     REQUIRE(subscribe(rt, pc, p, demand_bounds(10, 5)));

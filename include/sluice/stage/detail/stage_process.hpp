@@ -87,15 +87,11 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   /// Runs a user callback, then dispatches what it emitted. `size_hint`: what it will likely emit;
   /// `lent`: the input batch the callback sees whole, for stage_context::emit_in_place.
-  /// Returns how many events consumers received, counting those a flush inside the callback
-  /// (before an async_info or stop_after_dispatch) already dispatched.
   template <class F>
-  std::size_t call_user(F&& f, std::size_t size_hint = 0, std::vector<Out>* lent = nullptr) {
+  void call_user(F&& f, std::size_t size_hint = 0, std::vector<Out>* lent = nullptr) {
     stage_context<Out> ctx(*this, &out_, size_hint, lent);
-    const std::size_t outer = std::exchange(flushed_early_, 0);
     f(ctx);
-    const std::size_t early = std::exchange(flushed_early_, outer);
-    return early + flush();
+    flush();
   }
 
   /// After each message: stop if a callback asked to.
@@ -284,8 +280,19 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
   }
 
-  /// Dispatches what the last callback emitted; returns how many events consumers received.
-  std::size_t flush() {
+  /// Dispatches what the last callback emitted. A producer_consumer's downstream counter drops by
+  /// what consumers received, whichever callback emitted it (reference 6.4).
+  void flush() {
+    if constexpr (has_out) {
+      const std::size_t delivered = dispatch_emitted();
+      if (kind_ == stage_kind::producer_consumer) downstream_ -= std::min(downstream_, delivered);
+    } else {
+      out_.clear();
+    }
+  }
+
+  /// flush's dispatch; returns how many events consumers received.
+  std::size_t dispatch_emitted() {
     if constexpr (has_out) {
       if (out_.empty()) return 0;
       if (draining_ && kind_ == stage_kind::producer) {  // a drained producer emits nothing more
@@ -379,7 +386,7 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   void queue_info_behind_buffer(message msg) {
     // Events emitted in the current callback are not dispatched yet: they come before the info.
-    flushed_early_ += flush();
+    flush();
     if (buffer_.empty() && infos_.empty()) {
       deliver_info(std::move(msg));
     } else {
@@ -508,9 +515,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     const subscription_ref from{producer, ref};
     if (it == producers_.end() || it->second.manual) {  // manual, or a subscription gone meanwhile
       count(&stage_counters::events_in, events.size());
-      const std::size_t delivered =
-          call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events), from, ctx); }, 0, lendable(events));
-      if (kind_ == stage_kind::producer_consumer) downstream_ -= std::min(downstream_, delivered);
+      call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events), from, ctx); }, 0, lendable(events));
       return;
     }
     const std::size_t allowed = std::min(events.size(), it->second.demand);  // never more than asked
@@ -528,10 +533,8 @@ class stage_process final : public behaviour, private stage_control, private dis
       }
       count(&stage_counters::events_in, b);
       // The callback may take the batch's storage (emit_in_place) only if it sees all of it.
-      const std::size_t delivered = call_user(
-          [&](auto& ctx) { user_->handle_events(std::span<In>(events.data() + offset, b), from, ctx); }, b,
-          b == events.size() ? lendable(events) : nullptr);
-      if (kind_ == stage_kind::producer_consumer) downstream_ -= std::min(downstream_, delivered);
+      call_user([&](auto& ctx) { user_->handle_events(std::span<In>(events.data() + offset, b), from, ctx); }, b,
+                b == events.size() ? lendable(events) : nullptr);
       if (again != 0) self_->send(producer, stage_ask{self_->self(), ref, again});
       offset += b;
     }
@@ -634,7 +637,6 @@ class stage_process final : public behaviour, private stage_control, private dis
   stage_kind kind_;
   context* self_ = nullptr;  // the context of the message being handled
   std::vector<Out> out_;     // emitted by the running callback
-  std::size_t flushed_early_ = 0;  // delivered by flushes inside the running callback (call_user)
   std::optional<exit_reason> stop_;
 
   // producer side
