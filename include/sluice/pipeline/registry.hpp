@@ -39,10 +39,10 @@ enum class option_type : std::uint8_t { integer, number, string, boolean, object
 const char* to_string(option_type t) noexcept;
 
 /// What an option's value names, for the loader to keep stages from colliding on it (the name of
-/// the option and the value: compared as written, or as files with `option_spec::claims_file`). `shared`: any number of stage instances may
-/// use the value (a file read). `exclusive`: one stage instance only, and no `shared` use either
-/// (a file written: two writers overwrite each other's lines, and a reader of the file a sink
-/// truncates loses its input). A stage with an exclusive value cannot run in copies.
+/// the option and the value: compared as written, or as files with `option_spec::claims_file`).
+/// `shared`: any number of stage instances may use the value (a file read). `exclusive`: one stage
+/// instance only, and no `shared` use either (a file written: two writers overwrite each other's
+/// lines, and a reader of the file a sink truncates loses its input). A stage with an exclusive value cannot run in copies.
 enum class option_claim : std::uint8_t { none, shared, exclusive };
 
 /// One option of a stage type: checked by the loader, listed by `sluice stages`, and turned into

@@ -291,33 +291,28 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
   }
 
-  /// flush's dispatch; returns how many events consumers received.
+  /// flush's dispatch (stages with output only); returns how many events consumers received.
   std::size_t dispatch_emitted() {
-    if constexpr (has_out) {
-      if (out_.empty()) return 0;
-      if (draining_ && kind_ == stage_kind::producer) {  // a drained producer emits nothing more
-        out_.clear();
-        return 0;
-      }
-      std::vector<Out> events = std::move(out_);
-      out_.clear();
-      if (mode_ == demand_mode::accumulate) {
-        accumulated_.push_back(accumulated{0, std::move(events)});
-        return 0;
-      }
-      if (!buffer_.empty()) {  // keep order: behind what is already buffered
-        store(std::move(events));
-        return drain_buffer();
-      }
-      const std::size_t emitted = events.size();
-      dispatcher_->dispatch(events, *this);
-      const std::size_t placed = emitted - events.size();
-      if (!events.empty()) store(std::move(events));
-      return placed;
-    } else {
+    if (out_.empty()) return 0;
+    if (draining_ && kind_ == stage_kind::producer) {  // a drained producer emits nothing more
       out_.clear();
       return 0;
     }
+    std::vector<Out> events = std::move(out_);
+    out_.clear();
+    if (mode_ == demand_mode::accumulate) {
+      accumulated_.push_back(accumulated{0, std::move(events)});
+      return 0;
+    }
+    if (!buffer_.empty()) {  // keep order: behind what is already buffered
+      store(std::move(events));
+      return drain_buffer();
+    }
+    const std::size_t emitted = events.size();
+    dispatcher_->dispatch(events, *this);
+    const std::size_t placed = emitted - events.size();
+    if (!events.empty()) store(std::move(events));
+    return placed;
   }
 
   /// Puts undeliverable events into the buffer, applying its size and keep rule.
