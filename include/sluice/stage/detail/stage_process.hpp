@@ -516,8 +516,10 @@ class stage_process final : public behaviour, private stage_control, private dis
     const std::size_t allowed = std::min(events.size(), it->second.demand);  // never more than asked
     const std::size_t step = it->second.max - it->second.min;
     for (std::size_t offset = 0; offset < allowed && !stop_;) {
-      it = producers_.find(ref);
-      if (it == producers_.end()) break;
+      if (offset != 0) {  // the last chunk's callback may have cancelled the subscription
+        it = producers_.find(ref);
+        if (it == producers_.end()) break;
+      }
       producer_entry& p = it->second;
       const std::size_t b = std::min(step, allowed - offset);
       p.demand -= b;
