@@ -40,7 +40,24 @@ struct forward_to {
   pid target;
 };
 
+// Message types of an internal protocol, numbered as the stage protocol's are (message_family).
+struct hot_ask {
+  int n;
+};
+template <class T>
+struct hot_batch {
+  T value;
+};
+struct plain_ask {
+  int n;
+};
+
 }  // namespace
+
+template <>
+struct sluice::detail::message_family<hot_ask> : std::integral_constant<std::uint8_t, 201> {};
+template <class T>
+struct sluice::detail::message_family<hot_batch<T>> : std::integral_constant<std::uint8_t, 202> {};
 
 TEST_SUITE("process") {
   TEST_CASE("messages between two processes arrive in the order they were sent") {
@@ -103,6 +120,24 @@ TEST_SUITE("process") {
     auto v = out.receive<std::unique_ptr<int>>();
     REQUIRE(v);
     CHECK(**v == 7);
+  }
+
+  TEST_CASE("a message is exactly the type it was made of, whether its type has a family number or not") {
+    message ask = message::make(hot_ask{3});
+    message batch = message::make(hot_batch<int>{4});
+    message plain = message::make(plain_ask{5});
+    REQUIRE(ask.get_if<hot_ask>() != nullptr);
+    CHECK(ask.get_if<hot_ask>()->n == 3);
+    CHECK_FALSE(ask.is<hot_batch<int>>());
+    CHECK_FALSE(ask.is<plain_ask>());
+    REQUIRE(batch.get_if<hot_batch<int>>() != nullptr);
+    CHECK(batch.get_if<hot_batch<int>>()->value == 4);
+    CHECK_FALSE(batch.is<hot_batch<long>>());  // same family, another type
+    CHECK_FALSE(batch.is<hot_ask>());
+    REQUIRE(plain.get_if<plain_ask>() != nullptr);
+    CHECK(plain.get_if<plain_ask>()->n == 5);
+    CHECK_FALSE(plain.is<hot_ask>());
+    CHECK_FALSE(plain.is<int>());
   }
 
   TEST_CASE("init runs before the first message") {

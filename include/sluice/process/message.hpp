@@ -12,6 +12,13 @@ namespace sluice {
 
 namespace detail {
 
+/// A small number shared by the messages of one internal protocol (0: none), declared beside each
+/// such type. A handler that tells its hot messages apart then rejects a message of another type by
+/// one byte compare, where std::type_info compares names with strcmp when the types differ.
+/// Every typed_node<T> carries its T's number, so a message whose number differs from T's is no T.
+template <class T>
+struct message_family : std::integral_constant<std::uint8_t, 0> {};
+
 /// What the mailbox sees of a message: an intrusive link, the payload's type and how to free it.
 /// The payload lives in the same allocation (typed_node<T>), so a message costs one allocation.
 struct message_node {
@@ -43,6 +50,7 @@ struct message_node {
   message_node* next = nullptr;
   const ops* table = nullptr;
   kind tag = kind::user;
+  std::uint8_t family = 0;  // message_family of the payload's type
 
   [[nodiscard]] const std::type_info& type() const noexcept { return *table->type; }
   /// Destroys the node and its payload.
@@ -68,6 +76,7 @@ struct typed_node final : message_node {
   explicit typed_node(kind k, Args&&... args) : value(construct<T>(std::forward<Args>(args)...)) {
     table = &operations;
     tag = k;
+    family = message_family<T>::value;
   }
   static void destroy_node(message_node* n) noexcept { delete static_cast<typed_node*>(n); }
   static constexpr ops operations{&typeid(T), &destroy_node};
@@ -124,7 +133,7 @@ class message {
 
   template <class T>
   [[nodiscard]] bool is() const noexcept {
-    return node_ != nullptr && node_->type() == typeid(T);
+    return node_ != nullptr && node_->family == detail::message_family<T>::value && node_->type() == typeid(T);
   }
   /// The payload if it is a `T`, else nullptr.
   template <class T>

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <typeinfo>
 #include <vector>
 
@@ -38,6 +39,12 @@ struct stage_events {
   std::uint64_t ref;
   std::vector<T> events;
 };
+
+// The messages of every batch: a stage tells them apart without comparing type names.
+template <>
+struct message_family<stage_ask> : std::integral_constant<std::uint8_t, 1> {};
+template <class T>
+struct message_family<stage_events<T>> : std::integral_constant<std::uint8_t, 2> {};
 /// anyone -> producer: end subscription `ref`.
 struct stage_cancel_to_producer {
   std::uint64_t ref;
