@@ -15,6 +15,7 @@
 
 #include <sluice/sluice.hpp>
 #include <sluice/stage/broadcast_dispatcher.hpp>
+#include <sluice/stage/demand_dispatcher.hpp>
 #include <sluice/stage/partition_dispatcher.hpp>
 
 #include "../support/probe.hpp"
@@ -225,6 +226,51 @@ stage_options<int> with_partitions(partition_dispatcher<int>::options p) {
 }  // namespace
 
 TEST_SUITE("dispatchers") {
+  // ---- demand, driven directly ------------------------------------------------------------------
+
+  TEST_CASE("shuffle_demands_on_first_dispatch still serves the consumer with demand first") {
+    // A consumer that has not asked yet never holds the first dispatch back, whatever the shuffle.
+    for (int round = 0; round < 64; ++round) {
+      demand_dispatcher<int> d({.shuffle_demands_on_first_dispatch = true});
+      recorder<int> out;
+      const auto asked = who(1), silent = who(2);
+      REQUIRE_FALSE(d.subscribe({}, asked).refused);
+      REQUIRE_FALSE(d.subscribe({}, silent).refused);
+      CHECK(d.ask(10, asked, out) == 10);
+      ints events = numbers(0, 5);
+      d.dispatch(events, out);
+      CHECK(events.empty());
+      CHECK(out.take(asked) == batches{numbers(0, 5)});
+    }
+  }
+
+  TEST_CASE("shuffle_demands_on_first_dispatch mixes consumers with equal demand") {
+    std::map<std::uint64_t, int> served_first;
+    for (int round = 0; round < 64; ++round) {
+      demand_dispatcher<int> d({.shuffle_demands_on_first_dispatch = true});
+      recorder<int> out;
+      for (std::uint32_t n = 1; n <= 3; ++n) {
+        REQUIRE_FALSE(d.subscribe({}, who(n)).refused);
+        d.ask(10, who(n), out);
+      }
+      ints events = numbers(0, 5);
+      d.dispatch(events, out);
+      for (std::uint32_t n = 1; n <= 3; ++n) {
+        if (!out.take(who(n)).empty()) ++served_first[n];
+      }
+    }
+    CHECK(served_first.size() > 1);  // one consumer first 64 times in a row: 3^-63 if shuffled
+    demand_dispatcher<int> plain;  // without the option, arrival order decides
+    recorder<int> out;
+    for (std::uint32_t n = 1; n <= 3; ++n) {
+      REQUIRE_FALSE(plain.subscribe({}, who(n)).refused);
+      plain.ask(10, who(n), out);
+    }
+    ints events = numbers(0, 5);
+    plain.dispatch(events, out);
+    CHECK(out.take(who(1)) == batches{numbers(0, 5)});
+  }
+
   // ---- broadcast, driven directly ---------------------------------------------------------------
 
   TEST_CASE("a broadcast consumer that joins late gets only what is dispatched after it asked") {

@@ -21,7 +21,10 @@ class demand_dispatcher final : public dispatcher<T> {
  public:
   struct options {
     /// Shuffle the consumers once, at the first dispatch, so the first to subscribe is not always
-    /// served first.
+    /// served first. Only consumers with equal demand trade places: GenStage shuffles the whole
+    /// list, so a consumer that has not asked yet can land first and hold the dispatch back (the
+    /// events wait in the buffer until it asks, forever if it never does); here the one with the
+    /// most outstanding demand is still served first.
     bool shuffle_demands_on_first_dispatch = false;
   };
 
@@ -57,6 +60,7 @@ class demand_dispatcher final : public dispatcher<T> {
     if (shuffle_) {
       shuffle_ = false;
       std::shuffle(demands_.begin(), demands_.end(), std::minstd_rand{std::random_device{}()});
+      std::stable_sort(demands_.begin(), demands_.end(), [](const entry& a, const entry& b) { return a.demand > b.demand; });
     }
     std::size_t offset = 0;
     while (offset < events.size() && !demands_.empty() && demands_.front().demand > 0) {
