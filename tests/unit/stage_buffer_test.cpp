@@ -2,6 +2,7 @@
 // GenStage #311 (buffered events go before pending demand is counted).
 #include <doctest/doctest.h>
 
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -42,6 +43,33 @@ class pushed final : public producer<int> {
  private:
   pid report_;
   int next_ = 1;
+};
+
+/// GenStage's usual push producer: keeps its own queue and the demand it owes, and emits from the
+/// queue while it owes any; emit_n{n} queues n more numbered events (from 0).
+class queue_producer final : public producer<int> {
+ public:
+  void handle_demand(std::size_t n, stage_context<int>& ctx) override {
+    owed_ += n;
+    pay(ctx);
+  }
+  void handle_info(message& m, stage_context<int>& ctx) override {
+    if (auto* e = m.get_if<emit_n>()) {
+      for (int i = 0; i < e->n; ++i) queue_.push_back(next_++);
+      pay(ctx);
+    }
+  }
+
+ private:
+  void pay(stage_context<int>& ctx) {
+    for (; owed_ > 0 && !queue_.empty(); --owed_) {
+      ctx.emit(queue_.front());
+      queue_.pop_front();
+    }
+  }
+  std::size_t owed_ = 0;
+  std::deque<int> queue_;
+  int next_ = 0;
 };
 
 /// A manual consumer that asks when told (pair of subscription and amount) and reports batches.
@@ -212,5 +240,34 @@ TEST_SUITE("stage_buffer") {
     CHECK(out.receive<batch_seen>()->events == range(8, 8));
     rt.send(c2, ask_msg{*s2.ref, 10});
     CHECK(out.receive<batch_seen>()->events == range(9, 10));
+  }
+
+  TEST_CASE("events emitted behind a non-empty buffer pay off a departed consumer's demand too") {
+    runtime rt({.threads = 2});
+    probe out(rt);
+    const pid p = start(rt, std::make_unique<queue_producer>());
+    subscription_options temp = demand_bounds(5);
+    temp.cancel = cancel_mode::temporary;
+    // c1 asks 5 (handle_demand(5): the producer owes 5) and leaves: 5 pending.
+    const pid c1 = start(rt, std::make_unique<recording_consumer>(out.self()));
+    auto s1 = subscribe(rt, c1, p, temp);
+    REQUIRE(s1);
+    cancel(rt, *s1.ref, exit_reason::normal());  // reaches the producer behind c1's ask
+    rt.send(p, emit_n{2});                       // 0, 1: nobody wants them; buffered, 3 pending
+    rt.send(p, emit_n{3});                       // 2, 3, 4: behind the buffer; the debt is paid
+    REQUIRE(estimate_buffered_count(rt, p) == std::optional<std::size_t>(5));
+    // c2 asks 10: the 5 buffered, then handle_demand(5) for the rest, which the next push pays.
+    subscription_options c2_opts = demand_bounds(10, 2);
+    c2_opts.cancel = cancel_mode::temporary;
+    const pid c2 = start(rt, std::make_unique<recording_consumer>(out.self()));
+    REQUIRE(subscribe(rt, c2, p, c2_opts));
+    rt.send(p, emit_n{100});
+    std::vector<int> got;
+    while (got.size() < 105) {
+      auto b = out.receive<batch_seen>();
+      REQUIRE_MESSAGE(b, "c2 stalled after " << got.size() << " of 105 events");
+      got.insert(got.end(), b->events.begin(), b->events.end());
+    }
+    CHECK(got == range(0, 104));
   }
 }

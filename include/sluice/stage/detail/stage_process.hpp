@@ -304,13 +304,20 @@ class stage_process final : public behaviour, private stage_control, private dis
       accumulated_.push_back(accumulated{0, std::move(events)});
       return 0;
     }
-    if (!buffer_.empty()) {  // keep order: behind what is already buffered
+    // Keep order: what is buffered goes first. If some of it stays, the consumers want nothing
+    // more, and the dispatch below places none of the new events; the dispatcher still sees them,
+    // as every emitted event must be seen: the demand dispatcher counts events nobody took
+    // against the demand a departed consumer left owed (pending), and without that count a later
+    // ask is absorbed by a debt already paid, and a consumer waits for events never produced.
+    std::size_t placed = 0;
+    for (std::size_t n = 1; !buffer_.empty() && n != 0;) placed += n = drain_buffer();
+    if (!buffer_.empty() && dispatcher_->outstanding() != 0) {  // a dispatcher that placed less than it could
       store(std::move(events));
-      return drain_buffer();
+      return placed;
     }
     const std::size_t emitted = events.size();
     dispatcher_->dispatch(events, *this);
-    const std::size_t placed = emitted - events.size();
+    placed += emitted - events.size();
     if (!events.empty()) store(std::move(events));
     return placed;
   }
