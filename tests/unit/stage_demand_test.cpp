@@ -218,6 +218,47 @@ TEST_SUITE("stage_demand") {
     CHECK(demand(rt, p) == demand_mode::forward);
   }
 
+  TEST_CASE("under accumulate, stop_after_dispatch and drain wait for the events held back") {
+    struct emit_three {
+      bool then_stop;
+    };
+    /// Emits 0, 1, 2 from handle_info (not on demand), then maybe asks to stop after dispatch.
+    class pushing final : public producer<int> {
+     public:
+      void handle_demand(std::size_t, stage_context<int>&) override {}
+      void handle_info(message& m, stage_context<int>& ctx) override {
+        if (auto* e = m.get_if<emit_three>()) {
+          for (int i = 0; i < 3; ++i) ctx.emit(i);
+          if (e->then_stop) ctx.stop_after_dispatch();
+        }
+      }
+    };
+    runtime rt({.threads = 2});
+    probe out(rt);
+    probe watcher(rt);
+    stage_options<int> o;
+    o.demand = demand_mode::accumulate;
+    const pid p = start(rt, std::make_unique<pushing>(), std::move(o));
+    const pid k = start(rt, std::make_unique<recording_consumer>(out.self()));
+    subscription_options temp = demand_bounds(10);
+    temp.cancel = cancel_mode::temporary;
+    REQUIRE(subscribe(rt, k, p, temp));
+    watcher.watch(p);
+    SUBCASE("stop_after_dispatch") { rt.send(p, emit_three{true}); }
+    SUBCASE("drain") {
+      rt.send(p, emit_three{false});
+      drain(rt, p);
+    }
+    CHECK(demand(rt, p) == demand_mode::accumulate);  // alive, its events held
+    demand(rt, p, demand_mode::forward);
+    auto b = out.receive<batch_seen>();
+    REQUIRE_MESSAGE(b, "the held events were lost");
+    CHECK(b->events == std::vector<int>{0, 1, 2});
+    auto reason = watcher.exit_of(p);
+    REQUIRE(reason);
+    CHECK(*reason == exit_reason::normal());
+  }
+
   TEST_CASE("a producer_consumer stops asking upstream when its consumer stops asking") {
     class pass final : public producer_consumer<int, int> {
      public:

@@ -107,7 +107,7 @@ class stage_context {
   /// Stops the stage with `reason` once the callback returns.
   void stop(exit_reason reason = exit_reason::normal()) { control_->stop(std::move(reason)); }
   /// Stops the stage with `reason` once every event emitted so far has been dispatched (what a
-  /// finite producer does when it is exhausted).
+  /// finite producer does when it is exhausted); events held by `accumulate` demand go first.
   void stop_after_dispatch(exit_reason reason = exit_reason::normal()) {
     control_->stop_after_buffered(std::move(reason));
   }

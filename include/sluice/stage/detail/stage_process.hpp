@@ -247,7 +247,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     if (upstream <= drained) return;
     const std::size_t left = upstream - drained;
     if (mode_ == demand_mode::accumulate) {
-      accumulated_.push_back(accumulated{left, {}});
+      accumulated_.push_back(accumulated{left, {}, std::nullopt});
       return;
     }
     if (kind_ == stage_kind::producer) {
@@ -301,9 +301,14 @@ class stage_process final : public behaviour, private stage_control, private dis
     std::vector<Out> events = std::move(out_);
     out_.clear();
     if (mode_ == demand_mode::accumulate) {
-      accumulated_.push_back(accumulated{0, std::move(events)});
+      accumulated_.push_back(accumulated{0, std::move(events), std::nullopt});
       return 0;
     }
+    return dispatch_events(std::move(events));
+  }
+
+  /// Hands events to the dispatcher, behind the buffer; returns how many consumers received.
+  std::size_t dispatch_events(std::vector<Out>&& events) {
     // Keep order: what is buffered goes first. If some of it stays, the consumers want nothing
     // more, and the dispatch below places none of the new events; the dispatcher still sees them,
     // as every emitted event must be seen: the demand dispatcher counts events nobody took
@@ -389,6 +394,11 @@ class stage_process final : public behaviour, private stage_control, private dis
   void queue_info_behind_buffer(message msg) {
     // Events emitted in the current callback are not dispatched yet: they come before the info.
     flush();
+    // Events held by accumulate come before it too (so stop_after_dispatch and drain wait for them).
+    if (std::any_of(accumulated_.begin(), accumulated_.end(), [](const accumulated& a) { return a.demand == 0; })) {
+      accumulated_.push_back(accumulated{0, {}, std::move(msg)});
+      return;
+    }
     if (buffer_.empty() && infos_.empty()) {
       deliver_info(std::move(msg));
     } else {
@@ -413,8 +423,9 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   // ---- demand mode -------------------------------------------------------------------------
   struct accumulated {
-    std::size_t demand;        // a demand to replay, or
-    std::vector<Out> events;   // events to dispatch
+    std::size_t demand;          // a demand to replay, or
+    std::vector<Out> events;     // events to dispatch, or
+    std::optional<message> info;  // an info queued behind held events
   };
 
   void set_demand(demand_mode mode) {
@@ -427,9 +438,10 @@ class stage_process final : public behaviour, private stage_control, private dis
       accumulated_.pop_front();
       if (a.demand != 0) {
         on_upstream_demand(a.demand);
+      } else if (a.info) {
+        queue_info_behind_buffer(std::move(*a.info));
       } else {
-        out_ = std::move(a.events);
-        flush();
+        dispatch_events(std::move(a.events));  // emitted before any drain: they still go
       }
     }
   }
