@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <sluice/sluice.hpp>
 
@@ -38,6 +39,31 @@ class observer final : public consumer<int> {
 
  private:
   pid report_;
+};
+
+/// A producer that emits nothing, reports its handle_cancel, and cancels every consumer it has
+/// when sent an exit_reason.
+class dismissing final : public producer<int> {
+ public:
+  explicit dismissing(pid report) : report_(report) {}
+  demand_kind handle_subscribe(peer_kind, const subscription_options&, subscription_ref from,
+                               stage_context<int>&) override {
+    consumers_.push_back(from);
+    return demand_kind::automatic;
+  }
+  void handle_demand(std::size_t, stage_context<int>&) override {}
+  void handle_cancel(cancel_kind kind, const exit_reason& reason, subscription_ref, stage_context<int>& ctx) override {
+    ctx.process().send(report_, cancel_seen{kind, reason});
+  }
+  void handle_info(message& m, stage_context<int>& ctx) override {
+    if (auto* r = m.get_if<exit_reason>()) {
+      for (auto& c : consumers_) ctx.cancel(c, *r);
+    }
+  }
+
+ private:
+  pid report_;
+  std::vector<subscription_ref> consumers_;
 };
 
 /// A producer that emits nothing and stops with the reason it is sent.
@@ -121,6 +147,35 @@ TEST_SUITE("stage_cancel") {
     CHECK(seen->kind == cancel_kind::cancel);
     CHECK(watch.exit_of(c) == exit_reason::normal());
     CHECK(rt.is_alive(p));  // the producer lives on
+  }
+
+  TEST_CASE("a producer that cancels its consumers ends permanent ones and keeps serving temporary ones") {
+    runtime rt({.threads = 2});
+    probe producer_side(rt);
+    probe consumer_side(rt);
+    probe watch(rt);
+    const pid p = start(rt, std::make_unique<dismissing>(producer_side.self()));
+    const pid permanent = start(rt, std::make_unique<observer>(consumer_side.self()));
+    const pid temporary = start(rt, std::make_unique<observer>(consumer_side.self()));
+    REQUIRE(subscribe(rt, permanent, p));
+    subscription_options temp;
+    temp.cancel = cancel_mode::temporary;
+    REQUIRE(subscribe(rt, temporary, p, temp));
+    watch.watch(permanent);
+    rt.send(p, exit_reason::other("go_away"));
+    for (int i = 0; i < 2; ++i) {  // both ends see an explicit cancel with the producer's reason
+      auto mine = producer_side.receive<cancel_seen>();
+      REQUIRE(mine);
+      CHECK(mine->kind == cancel_kind::cancel);
+      CHECK(mine->reason == exit_reason::other("go_away"));
+      auto theirs = consumer_side.receive<cancel_seen>();
+      REQUIRE(theirs);
+      CHECK(theirs->kind == cancel_kind::cancel);
+      CHECK(theirs->reason == exit_reason::other("go_away"));
+    }
+    CHECK(watch.exit_of(permanent) == exit_reason::other("go_away"));
+    CHECK(rt.call<int>(temporary, 1, patience).ok());
+    CHECK(rt.is_alive(p));
   }
 
   TEST_CASE("a temporary consumer that cancels stays alive and the producer can serve others") {

@@ -102,7 +102,9 @@ class stage_context {
 
   /// Manual demand: asks the producer of `from` for `n` more events (n = 0 sends nothing).
   void ask(subscription_ref from, std::size_t n) { control_->ask(from, n); }
-  /// Cancels a subscription; the cancel mode then applies as for any cancel.
+  /// Cancels a subscription, to one of this stage's producers or (a producer side cancelling on its
+  /// own) to one of its consumers, as `from` was given to handle_subscribe; both ends then see
+  /// handle_cancel with cancel_kind::cancel and the consumer's cancel mode applies.
   void cancel(subscription_ref from, exit_reason reason) { control_->cancel(from, std::move(reason)); }
   /// Stops the stage with `reason` once the callback returns.
   void stop(exit_reason reason = exit_reason::normal()) { control_->stop(std::move(reason)); }

@@ -501,8 +501,12 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   void cancel(subscription_ref s, exit_reason reason) override {
     if constexpr (has_in) {
-      if (producers_.count(s.id) == 0) return;
-      self_->send(s.peer, stage_cancel_to_producer{s.id, std::move(reason)});
+      if (producers_.count(s.id) != 0) return (void)self_->send(s.peer, stage_cancel_to_producer{s.id, std::move(reason)});
+    }
+    if constexpr (has_out) {
+      // One of this stage's own consumers: ended as if it had asked, once the callback has
+      // returned (the consumer hears of it and applies its cancel mode).
+      if (consumers_.count(s.id) != 0) self_->send(self_->self(), stage_cancel_to_producer{s.id, std::move(reason)});
     }
   }
 
