@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -85,6 +86,23 @@ TEST_SUITE("stage_demand") {
     REQUIRE_FALSE(r);
     CHECK(r.error == exit_reason::other("bad_opts: expected max_demand to be equal to or greater than 1, got: 0"));
     CHECK(rt.is_alive(k));  // a refused subscribe leaves the consumer running
+  }
+
+  TEST_CASE("async_subscribe refuses bad options at the call and never disturbs the consumer") {
+    runtime rt({.threads = 2});
+    probe out(rt);
+    const pid p = start(rt, std::make_unique<counting_producer>());
+    const pid k = start(rt, std::make_unique<recording_consumer>(out.self()));
+    CHECK_THROWS_WITH_AS(async_subscribe(rt, k, p, demand_bounds(10, 10)),
+                         "sluice: async_subscribe: bad_opts: expected min_demand to be equal to or less than 9, got: 10",
+                         std::invalid_argument);
+    // Such a request reaching the consumer anyway is dropped, and the consumer runs on.
+    rt.send(k, detail::stage_async_subscribe{{p, demand_bounds(0)}});
+    async_subscribe(rt, k, p, demand_bounds(4, 0));  // handled after it, so the consumer is alive
+    auto b = out.receive<batch_seen>();
+    REQUIRE(b);
+    CHECK(b->events == std::vector<int>{0, 1, 2, 3});
+    CHECK(rt.is_alive(k));
   }
 
   TEST_CASE("manual demand: nothing is asked until ask, and one ask arrives as one batch") {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
 #include <sluice/process/context.hpp>
@@ -43,9 +44,13 @@ inline subscribe_result subscribe(runtime& rt, pid consumer, pid producer, subsc
   return {std::nullopt, r.error() == call_error::timeout ? exit_reason::other("timeout") : exit_reason::noproc()};
 }
 
-/// Asks `consumer` to subscribe to `producer`, without waiting (thread-safe).
+/// Asks `consumer` to subscribe to `producer`, without waiting (thread-safe). Options that are
+/// not valid (see subscription_options::validate) throw std::invalid_argument here, and nothing
+/// is sent; the consumer is not disturbed (GenStage logs the error and the stage runs on). Errors
+/// found later (noproc, a refusing producer) reach the consumer as a cancel of that subscription.
 template <class Where>
 void async_subscribe(Where& where, pid consumer, pid producer, subscription_options options = {}) {
+  if (auto bad = options.validate()) throw std::invalid_argument("sluice: async_subscribe: bad_opts: " + *bad);
   where.send(consumer, detail::stage_async_subscribe{{producer, std::move(options)}});
 }
 

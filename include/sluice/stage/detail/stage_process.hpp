@@ -62,7 +62,7 @@ class stage_process final : public behaviour, private stage_control, private dis
   void init(context& self) override {
     bind(self);
     call_user([&](auto& ctx) { user_->init(ctx); });
-    for (auto& target : initial_) subscribe(target, nullptr);
+    for (auto& target : initial_) subscribe(target, nullptr, /*at_start=*/true);
     initial_.clear();
     settle();
   }
@@ -144,7 +144,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     if constexpr (has_in) {
       if (auto* a = m.get_if<stage_subscribed>()) return on_subscribed(a->ref);
       if (auto* c = m.get_if<stage_cancel_to_consumer>()) return on_producer_gone(c->ref, cancel_kind::cancel, c->reason);
-      if (auto* s = m.get_if<stage_async_subscribe>()) return subscribe(s->target, nullptr);
+      if (auto* s = m.get_if<stage_async_subscribe>()) return subscribe(s->target, nullptr, /*at_start=*/false);
     }
     if (m.is<stage_producers_done>()) return on_producers_done();
     if (auto* d = m.get_if<down>()) return on_down(*d, m);
@@ -162,7 +162,7 @@ class stage_process final : public behaviour, private stage_control, private dis
   void on_request(message& m) {
     if (auto* r = m.get_if<request<stage_subscribe_request>>()) {
       if constexpr (has_in) {
-        return subscribe(r->body.target, &r->from);
+        return subscribe(r->body.target, &r->from, /*at_start=*/false);
       } else {
         return r->from.reply(subscribe_result{std::nullopt, exit_reason::other("not_a_consumer")});
       }
@@ -456,13 +456,17 @@ class stage_process final : public behaviour, private stage_control, private dis
     std::size_t max;
   };
 
-  void subscribe(const subscribe_to& target, reply_handle* reply) {
+  /// `reply`: the synchronous caller, if any; `at_start`: one of the start options' subscriptions.
+  void subscribe(const subscribe_to& target, reply_handle* reply, bool at_start) {
     if constexpr (has_in) {
       if (auto bad = target.options.validate()) {
         exit_reason why = exit_reason::other("bad_opts: " + *bad);
-        // A caller hears of it; a subscription from the start options has no caller: the stage stops.
+        // A caller hears of it. A subscription from the start options has none: the stage stops,
+        // as a stage whose configuration is wrong. An async subscribe was checked by its caller
+        // (async_subscribe throws); one that gets here anyway is dropped and the stage runs on.
         if (reply != nullptr) return reply->reply(subscribe_result{std::nullopt, std::move(why)});
-        return stop(std::move(why));
+        if (at_start) stop(std::move(why));
+        return;
       }
       const monitor_ref mon = self_->monitor(target.producer);
       const std::uint64_t ref = mon.id;
