@@ -54,6 +54,62 @@ class summer final : public consumer<std::int64_t> {
 }  // namespace
 
 TEST_SUITE("stage_basic") {
+  TEST_CASE("a reply through ctx.reply reaches a consumer calling its producer after the events the call emitted") {
+    struct emit_three {};
+    struct call_it {
+      pid producer;
+    };
+    struct got_events {
+      std::vector<int> events;
+    };
+    struct got_reply {
+      int value;
+    };
+    /// handle_call emits 7, 8, 9 and answers 42 through ctx.reply.
+    class answering final : public producer<int> {
+     public:
+      void handle_demand(std::size_t, stage_context<int>&) override {}
+      void handle_call(message& m, stage_context<int>& ctx) override {
+        if (auto* r = m.get_if<request<emit_three>>()) {
+          for (int v : {7, 8, 9}) ctx.emit(v);
+          ctx.reply(r->from, 42);
+        }
+      }
+    };
+    /// Calls its producer when told; reports its events and the reply, in the order they come.
+    class calling final : public consumer<int> {
+     public:
+      explicit calling(pid report) : report_(report) {}
+      void handle_events(std::span<int> events, subscription_ref, stage_context<no_events>& ctx) override {
+        ctx.process().send(report_, got_events{std::vector<int>(events.begin(), events.end())});
+      }
+      void handle_info(message& m, stage_context<no_events>& ctx) override {
+        if (auto* c = m.get_if<call_it>()) {
+          ctx.process().call(c->producer, emit_three{}, patience);
+        } else if (auto* r = m.get_if<call_reply>()) {
+          if (r->result.ok()) {
+            if (auto* v = r->result.value().get_if<int>()) ctx.process().send(report_, got_reply{*v});
+          }
+        }
+      }
+
+     private:
+      pid report_;
+    };
+    runtime rt({.threads = 2});
+    probe out(rt);
+    const pid p = start(rt, std::make_unique<answering>());
+    const pid c = start(rt, std::make_unique<calling>(out.self()));
+    REQUIRE(subscribe(rt, c, p));
+    rt.send(c, call_it{p});
+    message first = out.next();
+    REQUIRE_MESSAGE(first.is<got_events>(), "the reply overtook the events");
+    CHECK(first.get<got_events>().events == std::vector<int>{7, 8, 9});
+    auto reply = out.receive<got_reply>();
+    REQUIRE(reply);
+    CHECK(reply->value == 42);
+  }
+
   TEST_CASE("a finite producer's events all reach a consumer, which then exits normally") {
     runtime rt({.threads = 2});
     probe out(rt);

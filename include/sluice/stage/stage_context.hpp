@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <sluice/process/call.hpp>
 #include <sluice/process/context.hpp>
 #include <sluice/process/exit_reason.hpp>
 #include <sluice/process/message.hpp>
@@ -31,6 +32,8 @@ class stage_control {
   virtual void stop(exit_reason reason) = 0;
   virtual void stop_after_buffered(exit_reason reason) = 0;
   virtual void async_info(message msg) = 0;
+  /// Dispatches what the running callback emitted so far (sent, or buffered).
+  virtual void flush_emitted() = 0;
 };
 }  // namespace detail
 
@@ -113,6 +116,16 @@ class stage_context {
   void stop_after_dispatch(exit_reason reason = exit_reason::normal()) {
     control_->stop_after_buffered(std::move(reason));
   }
+  /// Answers a call (the `from` of a `request<Req>`, in handle_call or kept for later) after the
+  /// events this callback emitted so far have been dispatched, as GenStage's `{:reply, r, events,
+  /// state}` does: a caller that consumes this stage gets those events before the reply. Calling
+  /// `to.reply(value)` directly answers at once, ahead of them.
+  template <class T>
+  void reply(reply_handle& to, T&& value) {
+    control_->flush_emitted();
+    to.reply(std::forward<T>(value));
+  }
+
   /// Queues `msg` for this stage's handle_info behind the events buffered so far.
   template <class T>
   void async_info(T&& msg) {

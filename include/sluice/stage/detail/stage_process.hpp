@@ -377,6 +377,7 @@ class stage_process final : public behaviour, private stage_control, private dis
   };
 
   void async_info(message msg) override { queue_info(std::move(msg)); }
+  void flush_emitted() override { flush(); }
   void stop_after_buffered(exit_reason reason) override {
     queue_info(message::make(stage_stop_marker{std::move(reason)}));
   }
