@@ -236,6 +236,43 @@ TEST_SUITE("stage_demand") {
     CHECK(demand(rt, p) == demand_mode::forward);
   }
 
+  TEST_CASE("after accumulate, events emitted while holding go before those made for the held demand") {
+    struct emit_from {
+      int first;
+    };
+    /// Emits 0, 1, 2, ... on demand; emits first, first + 1, first + 2 on emit_from.
+    class mixed final : public producer<int> {
+     public:
+      void handle_demand(std::size_t demand, stage_context<int>& ctx) override {
+        for (std::size_t i = 0; i < demand; ++i) ctx.emit(next_++);
+      }
+      void handle_info(message& m, stage_context<int>& ctx) override {
+        if (auto* e = m.get_if<emit_from>()) {
+          for (int i = 0; i < 3; ++i) ctx.emit(e->first + i);
+        }
+      }
+
+     private:
+      int next_ = 0;
+    };
+    runtime rt({.threads = 2});
+    probe out(rt);
+    stage_options<int> o;
+    o.demand = demand_mode::accumulate;
+    const pid p = start(rt, std::make_unique<mixed>(), std::move(o));
+    const pid k = start(rt, std::make_unique<recording_consumer>(out.self()));
+    REQUIRE(subscribe(rt, k, p, demand_bounds(10, 0)));  // its ask of 10 is held
+    rt.send(p, emit_from{100});                          // 100, 101, 102: held too
+    demand(rt, p, demand_mode::forward);
+    std::vector<int> got;
+    while (got.size() < 13) {
+      auto b = out.receive<batch_seen>();
+      REQUIRE(b);
+      got.insert(got.end(), b->events.begin(), b->events.end());
+    }
+    CHECK(std::vector<int>(got.begin(), got.begin() + 13) == std::vector<int>{100, 101, 102, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  }
+
   TEST_CASE("under accumulate, stop_after_dispatch and drain wait for the events held back") {
     struct emit_three {
       bool then_stop;

@@ -433,17 +433,25 @@ class stage_process final : public behaviour, private stage_control, private dis
     if (kind_ != stage_kind::producer || mode == mode_) return;
     mode_ = mode;
     if (mode == demand_mode::accumulate) return;
-    // Replay in arrival order; demands one by one, never summed (GenStage PR #138).
-    while (!accumulated_.empty() && mode_ == demand_mode::forward && !stop_) {
-      accumulated a = std::move(accumulated_.front());
-      accumulated_.pop_front();
+    // Replay. First what was emitted while accumulating, in order (events, and infos queued
+    // behind them), then each held demand on its own, in arrival order, never summed (GenStage PR
+    // #138). GenStage replays the two interleaved, so the events handle_demand produces for an
+    // early demand overtook events emitted before them; here they come after, in emission order.
+    // The consumers' asks reached the dispatcher when they came: only the upstream part was held.
+    std::deque<accumulated> held = std::exchange(accumulated_, {});
+    std::vector<std::size_t> demands;
+    for (accumulated& a : held) {
       if (a.demand != 0) {
-        on_upstream_demand(a.demand);
+        demands.push_back(a.demand);
       } else if (a.info) {
         queue_info_behind_buffer(std::move(*a.info));
       } else {
         dispatch_events(std::move(a.events));  // emitted before any drain: they still go
       }
+    }
+    for (const std::size_t d : demands) {
+      if (stop_ || mode_ != demand_mode::forward) break;
+      on_upstream_demand(d);
     }
   }
 
