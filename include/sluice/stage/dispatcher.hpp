@@ -68,6 +68,10 @@ class dispatcher {
     (void)out;
     return std::optional<message>(std::move(msg));
   }
+  /// The producer's full buffer dropped `n` events that a dispatch had left unplaced: they will
+  /// never come through dispatch again. A dispatcher that counts events it expects from upstream
+  /// (broadcast's `requested`) lowers that count here, or it would wait for them forever.
+  virtual void dropped(std::size_t n) noexcept { (void)n; }
   /// Events held inside the dispatcher rather than in the producer's buffer (partition queues).
   [[nodiscard]] virtual std::size_t held() const noexcept { return 0; }
   /// How many events a dispatch could place right now: the stage hands that many buffered events to

@@ -347,6 +347,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
     if (dropped != 0) {
       dropped_ += dropped;
+      dispatcher_->dropped(dropped);
       count(&stage_counters::dropped, dropped);
       if (on_discard_) on_discard_(dropped);
     }
