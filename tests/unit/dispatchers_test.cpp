@@ -507,6 +507,39 @@ TEST_SUITE("dispatchers") {
     CHECK(d.outstanding() == 6);  // what partition 0 still wants
   }
 
+  TEST_CASE("a full partition queue holds upstream demand back until it drains") {
+    partition_dispatcher<int> d({.partitions = 2, .hash = parity, .max_queued = 4});
+    recorder<int> out;
+    const auto even = who(1), odd = who(2);
+    REQUIRE_FALSE(d.subscribe(partition(std::size_t{0}), even).refused);
+    CHECK(d.ask(10, even, out) == 10);
+    ints events = numbers(0, 10);  // 0, 2, ... to the even consumer; 1, 3, ... wait: nobody has partition 1
+    d.dispatch(events, out);
+    CHECK(out.take(even) == batches{{0, 2, 4, 6, 8}});
+    CHECK(d.held() == 5);
+    CHECK(d.ask(5, even, out) == 0);  // partition 1's queue is full: held back
+    CHECK(d.take_upstream() == 0);
+    REQUIRE_FALSE(d.subscribe(partition(std::size_t{1}), odd).refused);
+    CHECK(d.ask(10, odd, out) == 15);  // its queue drains, so its ask and the held 5 go up
+    CHECK(out.take(odd) == batches{{1, 3, 5, 7, 9}});
+    CHECK(d.take_upstream() == 0);
+
+    // A cancel that empties the full queue releases the held demand too.
+    events = {11, 13, 15, 17, 19, 21, 23, 25, 27};  // partition 1 wants 5: the other 4 queue up
+    d.dispatch(events, out);
+    CHECK(out.take(odd) == batches{{11, 13, 15, 17, 19}});
+    CHECK(d.held() == 4);
+    CHECK(d.ask(1, even, out) == 0);
+    CHECK(d.cancel(odd, out) == 5);  // the 4 lost are asked for again, with the held 1
+
+    partition_dispatcher<int> unbounded({.partitions = 2, .hash = parity, .max_queued = 0});
+    REQUIRE_FALSE(unbounded.subscribe(partition(std::size_t{0}), even).refused);
+    CHECK(unbounded.ask(10, even, out) == 10);
+    events = numbers(0, 10);
+    unbounded.dispatch(events, out);
+    CHECK(unbounded.ask(5, even, out) == 5);  // GenStage's way: the queue may grow
+  }
+
   TEST_CASE("a partition subscription that is missing, unknown or taken is refused") {
     partition_dispatcher<int> d({.partitions = 2, .hash = parity});
     recorder<int> out;

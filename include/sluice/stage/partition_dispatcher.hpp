@@ -38,9 +38,14 @@ namespace sluice {
 /// `pending` counter covers: the demand of consumers that left, which the producer owes already.
 ///
 /// Queues. Events hashed to a partition without demand, or without a consumer yet, wait in that
-/// partition's queue inside the dispatcher (unbounded; counted by `held()`, not by the producer's
-/// buffer). When the partition asks, its queue is drained first, in order. A cancel discards the
-/// partition's queue and asks upstream for as many events again, as GenStage does.
+/// partition's queue inside the dispatcher (counted by `held()`, not by the producer's buffer).
+/// When the partition asks, its queue is drained first, in order. A cancel discards the
+/// partition's queue and asks upstream for as many events again, as GenStage does. GenStage's
+/// queues are unbounded: while one partition has no consumer, or one that stopped asking, the
+/// others keep the producer going and that queue grows without end. Here, once a queue holds
+/// `max_queued` events (10,000 by default; 0 for no limit), upstream demand is held back until
+/// no queue is that full: the slowest partition then paces the others, as the slowest consumer
+/// paces a broadcast, and a queue holds at most max_queued plus the demand already asked.
 ///
 /// Hash. `hash_function` returns the partition, or nullopt to discard the event (GenStage's
 /// `:none`; discarded events do not use up demand). Unlike GenStage's it cannot rewrite the event:
@@ -124,11 +129,15 @@ class partition_dispatcher final : public dispatcher<T> {
     index_function index{};
     /// With a count, instead of `hash`: the fast form (see `each`).
     batch_index_function batch_index{};
+    /// Events one partition's queue may hold before the dispatcher stops asking upstream; 0 for
+    /// no limit (GenStage's behaviour). See "Queues" above.
+    std::size_t max_queued = 10000;
   };
 
   /// Throws std::invalid_argument unless exactly one of `partitions` and `names` is given, the
   /// names are distinct, and there is a hash (given, or std::hash<T> for a count).
-  explicit partition_dispatcher(options o) : hash_(std::move(o.hash)), batch_(std::move(o.batch_index)) {
+  explicit partition_dispatcher(options o)
+      : hash_(std::move(o.hash)), batch_(std::move(o.batch_index)), max_queued_(o.max_queued) {
     if ((o.partitions == 0) == o.names.empty()) {
       throw std::invalid_argument("partition_dispatcher: give either a count of partitions or their names");
     }
@@ -176,7 +185,7 @@ class partition_dispatcher final : public dispatcher<T> {
     const std::size_t owed = std::min(pending_, n);
     pending_ -= owed;
     waiting_ += n - owed;
-    return n - owed;
+    return upstream(n - owed);
   }
 
   std::size_t cancel(const consumer_ref& c, dispatch_target<T>& out) override {
@@ -195,8 +204,9 @@ class partition_dispatcher final : public dispatcher<T> {
     p.popped += lost;
     release_passed(p, out);  // infos waiting behind the lost events go now
     waiting_ += lost;
-    return lost;
+    return upstream(lost);
   }
+
 
   void dispatch(std::vector<T>& events, dispatch_target<T>& out) override {
     if constexpr (std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
@@ -249,6 +259,21 @@ class partition_dispatcher final : public dispatcher<T> {
     message msg;
     std::size_t partitions;  // queues it still waits behind
   };
+
+  /// Whether some partition's queue has reached max_queued.
+  [[nodiscard]] bool full() const noexcept {
+    return max_queued_ != 0 &&
+           std::any_of(parts_.begin(), parts_.end(), [&](const partition& p) { return p.queue.size() >= max_queued_; });
+  }
+  /// `n` more events to ask upstream: held back while a queue is full, else with what was held
+  /// before. Queues shrink only in ask and cancel, which return this, so nothing stays held.
+  std::size_t upstream(std::size_t n) noexcept {
+    if (full()) {
+      deferred_ += n;
+      return 0;
+    }
+    return n + std::exchange(deferred_, 0);
+  }
 
   /// Releases the infos every event queued before which has left `p`'s queue.
   void release_passed(partition& p, dispatch_target<T>& out) {
@@ -422,6 +447,8 @@ class partition_dispatcher final : public dispatcher<T> {
   std::unordered_map<std::uint64_t, std::size_t> owners_;  // subscription id -> partition
   std::size_t waiting_ = 0;  // asked upstream and not placed yet
   std::size_t pending_ = 0;  // demand of consumers that left: the producer owes it already
+  std::size_t max_queued_;
+  std::size_t deferred_ = 0;  // upstream demand held back while a queue is full
   std::map<std::uint64_t, held_info> infos_;  // by ticket
   std::vector<std::size_t> route_;    // dispatch's scratch: each event's partition, or unrouted
   std::vector<std::size_t> counts_;   // dispatch's scratch: events routed to each partition
