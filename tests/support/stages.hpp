@@ -63,4 +63,10 @@ inline subscription_options demand_bounds(std::size_t max, std::optional<std::si
   return o;
 }
 
+/// The same options with cancel mode temporary: the consumer outlives the subscription.
+inline subscription_options temporary(subscription_options o) {
+  o.cancel = cancel_mode::temporary;
+  return o;
+}
+
 }  // namespace sluice::testing

@@ -218,8 +218,7 @@ TEST_SUITE("stage_buffer") {
     runtime rt({.threads = 2});
     probe out(rt);
     const pid p = start(rt, std::make_unique<pushed>());
-    subscription_options temp = demand_bounds(10);
-    temp.cancel = cancel_mode::temporary;
+    const subscription_options temp = temporary(demand_bounds(10));
     // c1 asks 10 and cancels: the producer still owes those 10 (pending demand).
     const pid c1 = start(rt, std::make_unique<manual>(out.self()));
     auto s1 = subscribe(rt, c1, p, temp);
@@ -246,8 +245,7 @@ TEST_SUITE("stage_buffer") {
     runtime rt({.threads = 2});
     probe out(rt);
     const pid p = start(rt, std::make_unique<queue_producer>());
-    subscription_options temp = demand_bounds(5);
-    temp.cancel = cancel_mode::temporary;
+    const subscription_options temp = temporary(demand_bounds(5));
     // c1 asks 5 (handle_demand(5): the producer owes 5) and leaves: 5 pending.
     const pid c1 = start(rt, std::make_unique<recording_consumer>(out.self()));
     auto s1 = subscribe(rt, c1, p, temp);
@@ -257,8 +255,7 @@ TEST_SUITE("stage_buffer") {
     rt.send(p, emit_n{3});                       // 2, 3, 4: behind the buffer; the debt is paid
     REQUIRE(estimate_buffered_count(rt, p) == std::optional<std::size_t>(5));
     // c2 asks 10: the 5 buffered, then handle_demand(5) for the rest, which the next push pays.
-    subscription_options c2_opts = demand_bounds(10, 2);
-    c2_opts.cancel = cancel_mode::temporary;
+    const subscription_options c2_opts = temporary(demand_bounds(10, 2));
     const pid c2 = start(rt, std::make_unique<recording_consumer>(out.self()));
     REQUIRE(subscribe(rt, c2, p, c2_opts));
     rt.send(p, emit_n{100});

@@ -295,8 +295,7 @@ TEST_SUITE("stage_demand") {
     o.demand = demand_mode::accumulate;
     const pid p = start(rt, std::make_unique<pushing>(), std::move(o));
     const pid k = start(rt, std::make_unique<recording_consumer>(out.self()));
-    subscription_options temp = demand_bounds(10);
-    temp.cancel = cancel_mode::temporary;
+    const subscription_options temp = temporary(demand_bounds(10));
     REQUIRE(subscribe(rt, k, p, temp));
     watcher.watch(p);
     SUBCASE("stop_after_dispatch") { rt.send(p, emit_three{true}); }
