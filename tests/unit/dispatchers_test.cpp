@@ -844,6 +844,39 @@ TEST_SUITE("dispatchers") {
     CHECK(by_tag[1].size() + dropped->load() == 100);
   }
 
+  TEST_CASE("broadcast demand served from the producer's buffer is not counted as still coming") {
+    // `wide` asks 263 while the producer holds demand; `narrow` joins with nothing, so 258 of the
+    // 263 wait in the buffer and go out as narrow asks, 5 at a time. With 3 left, a narrow ask
+    // makes 2 events of upstream demand, which the buffer serves: counted as coming from the
+    // producer, they left the broadcast waiting for events nobody asked for (a stress run found
+    // it with automatic consumers of max 263 and 5).
+    runtime rt({.threads = 2});
+    probe events(rt);
+    const pid p = start(rt, std::make_unique<counter>(), with_broadcast(demand_mode::accumulate));
+    const pid wide = start(rt, std::make_unique<forwarder>(1, events.self(), /*manual=*/true));
+    const pid narrow = start(rt, std::make_unique<forwarder>(2, events.self(), /*manual=*/true));
+    const auto tell = [&](pid c, std::size_t n) {  // returns once c's ask is on its way
+      (void)rt.send(c, ask_for{n});
+      (void)rt.send(c, ping{});
+      REQUIRE(events.receive<pong>());
+    };
+    REQUIRE(subscribe(rt, wide, p));
+    tell(wide, 263);  // all of it goes upstream (held until forward)
+    REQUIRE(subscribe(rt, narrow, p));
+    demand(rt, p, demand_mode::forward);
+    std::map<int, ints> by_tag;
+    for (std::size_t k = 1; k <= 53; ++k) {
+      if (k == 38) tell(wide, 181);  // wide asks again, as an automatic consumer would by now
+      (void)rt.send(narrow, ask_for{5});
+      while (by_tag[2].size() < 5 * k) {
+        auto g = events.receive<got>();
+        REQUIRE_MESSAGE(g, "stalled: narrow has " << by_tag[2].size() << " of " << 5 * k);
+        by_tag[g->tag].insert(by_tag[g->tag].end(), g->events.begin(), g->events.end());
+      }
+    }
+    CHECK(by_tag[2] == numbers(0, 265));
+  }
+
   TEST_CASE("a partition consumer gets only its partition's events, in order") {
     runtime rt({.threads = 2});
     probe events(rt);

@@ -104,8 +104,9 @@ class broadcast_dispatcher final : public dispatcher<T> {
     events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(offset));
   }
 
-  /// Dropped events were requested and will not come: ask for them again (take_upstream).
-  void dropped(std::size_t n) noexcept override { requested_ -= std::min(requested_, n); }
+  /// Requested events that will not come (dropped, or served from the buffer instead): asked for
+  /// again through take_upstream if the consumers still want them.
+  void not_coming(std::size_t n) noexcept override { requested_ -= std::min(requested_, n); }
 
   /// The common demand: how many events a dispatch can place now.
   [[nodiscard]] std::size_t outstanding() const noexcept override { return waiting_; }

@@ -68,10 +68,12 @@ class dispatcher {
     (void)out;
     return std::optional<message>(std::move(msg));
   }
-  /// The producer's full buffer dropped `n` events that a dispatch had left unplaced: they will
-  /// never come through dispatch again. A dispatcher that counts events it expects from upstream
-  /// (broadcast's `requested`) lowers that count here, or it would wait for them forever.
-  virtual void dropped(std::size_t n) noexcept { (void)n; }
+  /// `n` events this dispatcher may count as coming from upstream will not come through dispatch:
+  /// the producer's full buffer dropped them, or its buffer served part of the upstream demand a
+  /// call returned, so the producer was not asked for that part (reference 6.3). A dispatcher
+  /// that counts what it asked upstream (broadcast's `requested`) lowers that count here, or it
+  /// would wait for those events forever.
+  virtual void not_coming(std::size_t n) noexcept { (void)n; }
   /// Events held inside the dispatcher rather than in the producer's buffer (partition queues).
   [[nodiscard]] virtual std::size_t held() const noexcept { return 0; }
   /// How many events a dispatch could place right now: the stage hands that many buffered events to

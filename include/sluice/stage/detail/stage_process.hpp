@@ -244,6 +244,10 @@ class stage_process final : public behaviour, private stage_control, private dis
   /// put and newer events overtake it; we drain it first, so order is kept and nothing strands).
   void on_upstream_demand(std::size_t upstream) {
     const std::size_t drained = drain_buffer();
+    if constexpr (has_out) {
+      // What the buffer served is not asked of the producer: the dispatcher must not wait for it.
+      if (const std::size_t served = std::min(upstream, drained); served != 0) dispatcher_->not_coming(served);
+    }
     if (upstream <= drained) return;
     const std::size_t left = upstream - drained;
     if (mode_ == demand_mode::accumulate) {
@@ -347,7 +351,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
     if (dropped != 0) {
       dropped_ += dropped;
-      dispatcher_->dropped(dropped);
+      dispatcher_->not_coming(dropped);
       count(&stage_counters::dropped, dropped);
       if (on_discard_) on_discard_(dropped);
     }
