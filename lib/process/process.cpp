@@ -115,7 +115,11 @@ void process::note_cost(std::uint64_t run_start) noexcept {
 }
 
 run_result process::run_messages(unsigned budget) {
-  const std::uint64_t run_start = cpu_ticks();
+  // Only every timed_runs-th run is timed (the first included): reading the clock twice per run
+  // was 3% of a four-stage pipeline's time, and a process that turns heavy is still seen within a
+  // few runs.
+  const bool timed = (runs_++ % timed_runs) == 0;
+  const std::uint64_t run_start = timed ? cpu_ticks() : 0;
   if (init_pending_) {
     init_pending_ = false;
     context self(*this);
@@ -133,7 +137,7 @@ run_result process::run_messages(unsigned budget) {
     }
     if (budget == 0) {
       send_cache_.reset();  // before anyone may run this process again
-      note_cost(run_start);
+      if (timed) note_cost(run_start);
       return run_result::yielded;
     }
     message_node* n = next_message();
@@ -141,7 +145,7 @@ run_result process::run_messages(unsigned budget) {
       // Dropped before try_block: once the mailbox is idle, a sender may schedule this process
       // on another thread, which must find nothing of this run's left to touch.
       send_cache_.reset();
-      note_cost(run_start);
+      if (timed) note_cost(run_start);
       if (mailbox_.try_block()) return run_result::idle;
       continue;
     }

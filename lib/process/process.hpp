@@ -118,6 +118,8 @@ class process {
 
   /// A run's cost in cpu_ticks() >> 10 (about 0.3-0.5 us); heavy from about 30 us.
   static constexpr std::uint32_t heavy_cost = 80;
+  /// One run in this many is timed for note_cost.
+  static constexpr std::uint8_t timed_runs = 8;
 
   runtime_impl& rt_;
   pid self_;
@@ -132,6 +134,7 @@ class process {
   std::optional<internal::process_table::ref> send_cache_;  // see send()
   pid send_cache_pid_;
   message_node* send_guess_ = nullptr;  // the node last pushed to send_cache_pid_: a guess, never read
+  std::uint8_t runs_ = 0;  // counts runs, wrapping, to pick the timed ones
   bool init_pending_;
   bool trap_exit_ = false;
 
