@@ -119,18 +119,30 @@ void runtime_impl::schedule(process* p) {
     // (say a sender in a long burst) the wakee would wait for a whole long run.
     const bool light = !p->heavy() && (tl_current == nullptr || !tl_current->heavy());
     if (light && tl_local != nullptr && tl_local->push(p)) return;
-    group_.run([this, p] { run_task(p); });
+    run_shared(p);
   } else {
-    arena_.enqueue(group_.defer([this, p] { run_task(p); }));
+    enqueue_shared(p);
   }
 }
 
-void runtime_impl::yield(process* p) { arena_.enqueue(group_.defer([this, p] { run_task(p); })); }
+void runtime_impl::yield(process* p) { enqueue_shared(p); }
+
+void runtime_impl::run_shared(process* p) {
+  // relaxed: a hint for run_task's spill decision; a stale value delays or hastens one spill.
+  queued_.fetch_add(1, std::memory_order_relaxed);
+  group_.run([this, p] { run_task(p); });
+}
+
+void runtime_impl::enqueue_shared(process* p) {
+  queued_.fetch_add(1, std::memory_order_relaxed);  // relaxed: as in run_shared
+  arena_.enqueue(group_.defer([this, p] { run_task(p); }));
+}
 
 void runtime_impl::run_task(process* p) {
   runtime_impl* const outer = tl_worker_of;
   local_queue* const outer_local = tl_local;
   process* const outer_current = tl_current;
+  queued_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: as in run_shared
   local_queue local;
   tl_worker_of = this;
   tl_local = &local;
@@ -140,9 +152,12 @@ void runtime_impl::run_task(process* p) {
     tl_current = nullptr;  // p may be gone already
     if (r == run_result::yielded) yield(p);
     p = local.pop();
-    if (p != nullptr && chain == local_chain) {  // let the shared queues have their turn
+    // Let the shared queues have their turn, if anything waits there: a spill with nothing
+    // waiting only hands this chain to an idle worker, one process at a time, so that its
+    // processes pass their batches between cores for a while.
+    if (p != nullptr && chain >= local_chain && queued_.load(std::memory_order_relaxed) != 0) {
       tl_local = nullptr;  // so that nothing is queued locally while spilling
-      for (; p != nullptr; p = local.pop()) group_.run([this, p] { run_task(p); });
+      for (; p != nullptr; p = local.pop()) run_shared(p);
     }
   }
   tl_worker_of = outer;

@@ -81,6 +81,9 @@ class runtime_impl {
 
  private:
   void run_task(process* p);
+  /// Runs `p` in a task of its own: spawned on this worker's deque / enqueued on the arena's queue.
+  void run_shared(process* p);
+  void enqueue_shared(process* p);
   void start_dedicated(process* p);
   void shutdown();
 
@@ -93,6 +96,8 @@ class runtime_impl {
   std::atomic<std::size_t> live_{0};
   std::atomic<std::uint64_t> next_ref_{1};
   std::atomic<bool> stopping_{false};
+  /// Tasks spawned or enqueued and not started yet: whether a worker's chain should make way.
+  std::atomic<std::size_t> queued_{0};
 
   std::mutex threads_mutex_;  // guards dedicated_threads_
   std::vector<std::thread> dedicated_threads_;
