@@ -11,7 +11,7 @@ using kind = message_node::kind;
 
 /// The runtime whose arena the current thread is working for, if any: lets a process that wakes
 /// another spawn it into this worker's own deque (runs next here, stealable by idle workers).
-thread_local runtime_impl* tl_worker_of = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local runtime_impl* tl_worker_of = nullptr;
 
 /// The processes this worker runs after the current one, in wake order: the light processes the
 /// running ones wake (Go's runnext, widened to a small FIFO). A producer and its consumers then hand
@@ -38,9 +38,9 @@ struct local_queue {
     return p;
   }
 };
-thread_local local_queue* tl_local = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local local_queue* tl_local = nullptr;
 /// The process this worker is running (while it runs), whose wakes schedule() is placing.
-thread_local process* tl_current = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local process* tl_current = nullptr;
 
 /// How many processes one task may run from its local queue before the rest go back to the
 /// shared queues (so tasks waiting there get their turn).

@@ -35,10 +35,11 @@ struct message_node {
   };
 
   /// Nodes come from oneTBB's scalable allocator (a message is usually freed on another thread
-  /// than the one that allocated it, the case glibc's malloc handles worst); plain new/delete in
-  /// sanitizer builds, whose allocator interception must see every allocation.
+  /// than the one that allocated it, the case glibc's malloc handles worst), through a per-thread
+  /// cache of small nodes; plain new/delete in sanitizer builds, whose allocator interception
+  /// must see every allocation. Sized delete: the cache files a node by its size.
   static void* operator new(std::size_t size);
-  static void operator delete(void* p) noexcept;
+  static void operator delete(void* p, std::size_t size) noexcept;
 
   /// What differs by payload type: one static table per type, so the header is 24 bytes and a
   /// node with a word-sized payload fits in 32 (two per cache line).
