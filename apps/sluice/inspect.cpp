@@ -1,6 +1,8 @@
 // `sluice check`, `sluice graph`, `sluice stages`, `sluice schema`: everything but running.
 #include <nlohmann/json.hpp>
 
+#include <sluice/stage/partition_dispatcher.hpp>
+
 #include "commands.hpp"
 #include "options.hpp"
 
@@ -61,6 +63,7 @@ json dispatcher_schema() {
               {{"type", {{"enum", {"demand", "broadcast", "partition"}}}},
                {"partitions", {{"type", "integer"}, {"minimum", 1}}},
                {"key", {{"type", "string"}}},
+               {"max_queued", {{"type", "integer"}, {"minimum", 0}, {"default", partition_dispatcher<json>::options{}.max_queued}}},
                {"shuffle_demands_on_first_dispatch", {{"type", "boolean"}}}}}}}}};
 }
 

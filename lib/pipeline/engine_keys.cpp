@@ -12,6 +12,9 @@ void partition_keys(checker& check, stage_spec& s, const ojson& d, const std::st
   } else if (auto n = check.integer(d["partitions"], ptr + "/partitions", 1)) {
     s.dispatcher.partitions = static_cast<std::size_t>(*n);
   }
+  if (d.is_object() && d.contains("max_queued")) {
+    if (auto n = check.integer(d["max_queued"], ptr + "/max_queued", 0)) s.dispatcher.max_queued = static_cast<std::size_t>(*n);
+  }
   if (d.is_object() && d.contains("key")) {
     const ojson& k = d["key"];
     if (!k.is_string() || (!k.get<std::string>().empty() && k.get<std::string>()[0] != '/')) {
@@ -29,7 +32,8 @@ void dispatcher_key(checker& check, stage_spec& s, const ojson& d) {
   if (d.is_string()) {
     kind = check.choice(d, ptr, {"demand", "broadcast", "partition"});
   } else if (d.is_object()) {
-    check.known_keys(d, ptr, {"type", "partitions", "key", "shuffle_demands_on_first_dispatch"}, "dispatcher key");
+    check.known_keys(d, ptr, {"type", "partitions", "key", "max_queued", "shuffle_demands_on_first_dispatch"},
+                     "dispatcher key");
     if (d.contains("type")) kind = check.choice(d["type"], ptr + "/type", {"demand", "broadcast", "partition"});
     else check.at_value(ptr, "missing \"type\"", "\"demand\", \"broadcast\" or \"partition\"");
   } else {
@@ -37,6 +41,26 @@ void dispatcher_key(checker& check, stage_spec& s, const ojson& d) {
   }
   if (kind == "broadcast") s.dispatcher.type = dispatcher_spec::kind::broadcast;
   if (kind == "partition") partition_keys(check, s, d, ptr);
+  if (!kind || !d.is_object()) return;
+  // The keys of one dispatcher type on another would be silently ignored: say so instead.
+  const auto only_for = [&](const char* key, const std::string& type) {
+    if (d.contains(key) && *kind != type) {
+      check.at_key(ptr + "/" + key, "only a " + type + " dispatcher takes \"" + key + "\"",
+                   "no \"" + std::string(key) + "\" on a " + *kind + " dispatcher");
+    }
+  };
+  only_for("partitions", "partition");
+  only_for("key", "partition");
+  only_for("max_queued", "partition");
+  only_for("shuffle_demands_on_first_dispatch", "demand");
+  if (*kind == "demand" && d.contains("shuffle_demands_on_first_dispatch")) {
+    const ojson& v = d["shuffle_demands_on_first_dispatch"];
+    if (v.is_boolean()) {
+      s.dispatcher.shuffle_demands_on_first_dispatch = v.get<bool>();
+    } else {
+      check.at_value(ptr + "/shuffle_demands_on_first_dispatch", std::string("got ") + json_type_name(v), "true or false");
+    }
+  }
 }
 
 void restart_key(checker& check, stage_spec& s, const ojson& r) {

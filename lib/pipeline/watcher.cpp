@@ -42,12 +42,15 @@ std::size_t partition_of(const json& e, const json::json_pointer& key, bool whol
 std::unique_ptr<dispatcher<json>> make_dispatcher(const dispatcher_spec& d) {
   switch (d.type) {
     case dispatcher_spec::kind::demand:
-      return nullptr;  // the default
+      if (!d.shuffle_demands_on_first_dispatch) return nullptr;  // the default
+      return std::make_unique<demand_dispatcher<json>>(
+          demand_dispatcher<json>::options{.shuffle_demands_on_first_dispatch = true});
     case dispatcher_spec::kind::broadcast:
       return std::make_unique<broadcast_dispatcher<json>>();
     case dispatcher_spec::kind::partition: {
       typename partition_dispatcher<json>::options o;
       o.partitions = d.partitions;
+      if (d.max_queued) o.max_queued = *d.max_queued;
       // Integers go to (value mod n), so numeric keys partition predictably; anything else by hash.
       o.index = [n = d.partitions, key = json::json_pointer(d.key), whole = d.key.empty()](const json& e) {
         return partition_of(e, key, whole, n);

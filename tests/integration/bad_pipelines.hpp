@@ -163,6 +163,47 @@ inline std::vector<bad_pipeline> bad_pipelines() {
   t = R"({
   "version": 1,
   "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "dispatcher": {"type": "partition", "partitions": 1, "max_queued": -1}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("negative max_queued", t, "/stages/numbers/dispatcher/max_queued", position_of(t, "-1"), "got -1 (an integer >= 0)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "dispatcher": {"type": "broadcast", "max_queued": 5}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("a partition key on a broadcast dispatcher", t, "/stages/numbers/dispatcher/max_queued",
+      position_of(t, "\"max_queued\""), "only a partition dispatcher takes \"max_queued\"");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10},
+                "dispatcher": {"type": "partition", "partitions": 1, "shuffle_demands_on_first_dispatch": true}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("shuffle on a partition dispatcher", t, "/stages/numbers/dispatcher/shuffle_demands_on_first_dispatch",
+      position_of(t, "\"shuffle_demands_on_first_dispatch\""),
+      "only a demand dispatcher takes \"shuffle_demands_on_first_dispatch\"");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "dispatcher": {"type": "demand", "shuffle_demands_on_first_dispatch": 1}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("shuffle that is not a boolean", t, "/stages/numbers/dispatcher/shuffle_demands_on_first_dispatch",
+      position_of(t, "\"shuffle_demands_on_first_dispatch\": ", "1"), "got an integer (true or false)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
     "numbers": {"type": "range", "options": {"to": 10}},
     "echo": {"type": "jq", "options": {"filter": "select(. >"}, "subscribe_to": "numbers"},
     "out": {"type": "null", "subscribe_to": "echo"}

@@ -25,6 +25,10 @@ struct dispatcher_spec {
   enum class kind : std::uint8_t { demand, broadcast, partition } type = kind::demand;
   std::size_t partitions = 0;  ///< partition: how many
   std::string key;             ///< partition: JSON pointer into the event to hash ("" = whole event)
+  /// partition: events a partition's queue may hold before upstream demand waits (0: no limit);
+  /// unset: partition_dispatcher's default.
+  std::optional<std::size_t> max_queued;
+  bool shuffle_demands_on_first_dispatch = false;  ///< demand: see demand_dispatcher::options
 };
 
 /// A stage's `restart`: how often its instances may be restarted after exiting abnormally.
