@@ -156,8 +156,11 @@ void runtime_impl::run_task(process* p) {
     // waiting only hands this chain to an idle worker, one process at a time, so that its
     // processes pass their batches between cores for a while.
     if (p != nullptr && chain >= local_chain && queued_.load(std::memory_order_relaxed) != 0) {
+      // Behind what waits, in the arena's FIFO: spawned on this worker's deque instead, the
+      // chain ran again before any enqueued task (a process woken by a plain thread starved
+      // while a producer and its consumer fed each other on the only worker).
       tl_local = nullptr;  // so that nothing is queued locally while spilling
-      for (; p != nullptr; p = local.pop()) run_shared(p);
+      for (; p != nullptr; p = local.pop()) enqueue_shared(p);
     }
   }
   tl_worker_of = outer;

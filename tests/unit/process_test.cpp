@@ -237,6 +237,34 @@ TEST_SUITE("process") {
     CHECK(out.exit_of(spinner) == exit_reason::killed());
   }
 
+  TEST_CASE("two processes feeding each other on the only thread still let a plain thread's call in") {
+    runtime rt({.threads = 1});
+    // Each message makes one send the other one: a local chain on the worker that never empties.
+    struct peer {
+      pid other;
+    };
+    const auto bounce = [](pid* other) {
+      return [other](context& self, message& m) {
+        if (auto* p = m.get_if<peer>()) *other = p->other;
+        self.send(*other, 0);
+      };
+    };
+    auto a_other = std::make_shared<pid>();
+    auto b_other = std::make_shared<pid>();
+    const pid a = rt.spawn([f = bounce(a_other.get()), a_other](context& self, message& m) { f(self, m); });
+    const pid b = rt.spawn([f = bounce(b_other.get()), b_other](context& self, message& m) { f(self, m); });
+    rt.send(b, peer{a});  // b starts: sends to a, a to b, and so on
+    rt.send(a, peer{b});
+    const pid echo = rt.spawn([](context&, message& m) {
+      if (auto* r = m.get_if<request<int>>()) r->from.reply(r->body);
+    });
+    // Before, the chain made way into this worker's own oneTBB deque, which runs before the
+    // arena's queue where the call's wake waited: the call timed out.
+    CHECK(rt.call<int>(echo, 7, patience).value() == 7);
+    CHECK(rt.is_alive(a));  // still feeding each other: the call got in beside them
+    CHECK(rt.is_alive(b));
+  }
+
   TEST_CASE("several runtimes coexist and share nothing") {
     runtime a({.threads = 1});
     runtime b({.threads = 1});
