@@ -19,6 +19,8 @@ json option_schema(const pipeline::option_spec& o) {
   s["description"] = o.description;
   if (o.default_value) s["default"] = *o.default_value;
   if (o.minimum) s["minimum"] = *o.minimum;
+  if (o.maximum) s["maximum"] = *o.maximum;
+  if (o.min_length) s["minLength"] = *o.min_length;
   if (!o.one_of.empty()) s["enum"] = o.one_of;
   // The loader's collision rule for the value (see pipeline::option_claim).
   if (o.claim != pipeline::option_claim::none) s["x-sluice-claim"] = o.claim == pipeline::option_claim::exclusive ? "exclusive" : "shared";

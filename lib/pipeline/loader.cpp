@@ -3,6 +3,7 @@
 #include <sluice/pipeline/model.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -33,6 +34,36 @@ bool has_type(const ojson& v, option_type t) {
     case option_type::any: return true;
   }
   return false;
+}
+
+/// A bound as written in a message: integers without a decimal point.
+std::string bound_text(double b, bool integer) {
+  if (integer || b == std::floor(b)) {
+    if (b >= 9.2e18) return std::to_string(INT64_MAX);
+    if (b <= -9.2e18) return std::to_string(INT64_MIN);
+    return std::to_string(static_cast<std::int64_t>(b));
+  }
+  return json(b).dump();
+}
+
+/// What `v` should have been when it is outside the option's range (integers always fit int64).
+std::optional<std::string> out_of_range(const option_spec& o, const ojson& v) {
+  if (!v.is_number()) return std::nullopt;
+  const bool integer = o.type == option_type::integer;
+  bool out = false;
+  if (integer && v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+    out = true;
+  } else {
+    const double x = v.get<double>();
+    out = (o.minimum && x < *o.minimum) || (o.maximum && x > *o.maximum);
+  }
+  if (!out) return std::nullopt;
+  const double lo = o.minimum ? *o.minimum : (integer ? -9.3e18 : 0.0);
+  const double hi = o.maximum ? *o.maximum : (integer ? 9.3e18 : 0.0);
+  const std::string what = integer ? "an integer " : "a number ";
+  if ((o.minimum || integer) && (o.maximum || integer)) return what + "from " + bound_text(lo, integer) + " to " + bound_text(hi, integer);
+  if (o.minimum) return "at least " + bound_text(lo, integer);
+  return "at most " + bound_text(hi, integer);
 }
 
 std::string a_or_an(option_type t) {
@@ -188,8 +219,13 @@ class loader {
         check_.at_value(optr, std::string("got ") + json_type_name(v), a_or_an(o.type));
         continue;
       }
-      if (o.minimum && v.is_number() && v.get<double>() < *o.minimum) {
-        check_.at_value(optr, "got " + v.dump(), "at least " + json(*o.minimum).dump());
+      if (auto range = out_of_range(o, v)) {
+        check_.at_value(optr, "got " + v.dump(), *range);
+        continue;
+      }
+      if (o.min_length && v.is_string() && v.get<std::string>().size() < *o.min_length) {
+        check_.at_value(optr, "got " + v.dump(), *o.min_length == 1 ? std::string("a non-empty string")
+                                                                      : "at least " + std::to_string(*o.min_length) + " characters");
         continue;
       }
       if (!o.one_of.empty() && std::find(o.one_of.begin(), o.one_of.end(), v.get<std::string>()) == o.one_of.end()) {

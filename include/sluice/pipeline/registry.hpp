@@ -54,6 +54,8 @@ struct option_spec {
   bool required = false;
   std::optional<json> default_value;
   std::optional<double> minimum;          ///< numbers: smallest allowed value
+  std::optional<double> maximum;          ///< numbers: largest allowed value (integers: at most INT64_MAX anyway)
+  std::optional<std::size_t> min_length;  ///< strings: fewest characters (1: not empty)
   std::vector<std::string> one_of;        ///< strings: the allowed values (empty: any)
   /// Whether the value names something stages must not collide on, like a file (see
   /// option_claim); options claim a value together when they have the same name.
