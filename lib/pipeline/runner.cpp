@@ -50,10 +50,11 @@ std::optional<std::pair<std::string, std::string>> running_pipeline::state::wire
   return std::nullopt;
 }
 
-running_pipeline::running_pipeline(runtime& rt, const pipeline_spec& spec, run_hooks hooks)
+running_pipeline::running_pipeline(runtime& rt, const pipeline_spec& spec, run_hooks hooks, run_options options)
     : state_(std::make_shared<state>(rt, spec)) {
   auto st = state_;
   st->hooks = std::move(hooks);  // before the watcher exists: it reads them without the mutex
+  st->options = options;
   st->watcher = state::spawn_watcher(st);
   const auto instances = st->start_all();
   const auto wiring_error = st->wire(instances);

@@ -6,9 +6,17 @@
 // back as messages, so it never blocks; a restarted source is released once all of its consumers'
 // subscribe calls have been answered. A replacement may ask a partition dispatcher for its
 // partition before the producer has heard of the old instance's exit (`partition_taken`): that
-// call is made again a moment later. When every instance of a stage has ended normally, the
-// consumers whose producers have all ended are told `producers_done`: a consumer that lost a
-// producer to a crash waits for that word instead of finishing while a replacement may still come.
+// call is made again a moment later.
+//
+// A failure beyond a stage's restarts, or a sink whose reader went away (`output_closed`), winds
+// the pipeline down instead of killing it: the sources are drained, the stages whose events can no
+// longer reach a live sink are killed, and the rest finish what they hold, so that every event
+// handled before the failure reaches the sinks still running. What has not ended within
+// run_options::wind_down_timeout is killed.
+//
+// When every instance of a stage has ended, the consumers whose producers have all ended are told
+// `producers_done`: a consumer that lost a producer to a crash waits for that word instead of
+// finishing while a replacement may still come.
 #pragma once
 
 #include <chrono>
@@ -70,6 +78,9 @@ struct retry_subscribe {
   restart_call call;
 };
 
+/// The watcher to itself: a pipeline winding down after a failure has had its time; kill the rest.
+struct wind_down_deadline {};
+
 /// Asks the watcher to start copy `id` of a stage (from the thread that makes the pipeline).
 struct start_request {
   instance_id id;
@@ -80,7 +91,8 @@ struct start_reply {
 };
 
 /// The options of a subscription of copy `copy` of `consumer` to `producer` (its partition, and
-/// `temporary` instead of `transient` when either side is restarted).
+/// `temporary` instead of `transient`: the watcher, not the subscription, ends a consumer whose
+/// producers failed).
 subscription_options subscription_for(const stage_spec& consumer, const subscription_spec& sub,
                                       const stage_spec& producer, std::size_t copy);
 
@@ -94,6 +106,7 @@ struct running_pipeline::state {
   std::vector<stage_report> reports;  ///< their counters are shared with the instances
   internal::clock::time_point started = internal::clock::now();  ///< the run's wall time counts from here
   run_hooks hooks;  ///< set before the watcher starts; constant afterwards
+  run_options options;  ///< likewise
   pid watcher;
 
   std::mutex mutex;  // guards everything below
@@ -104,6 +117,7 @@ struct running_pipeline::state {
   bool wiring = true;     // no restarts until every instance is started and subscribed
   bool draining = false;  // drain() was called: a restarted source is drained at once
   bool stopping = false;  // the destructor runs: nothing is restarted any more
+  bool winding_down = false;  // after a failure or a closed output: sources drained, dead ends killed
   std::optional<std::string> wiring_failed;  // why wiring stopped: everything was killed
   std::optional<run_outcome> outcome;
   run_outcome pending;  // the first failure, while others still exit
@@ -137,8 +151,10 @@ struct running_pipeline::state {
   void wiring_done();
   /// Ends the run once every instance has exited.
   void finish_if_done();
-  /// Kills every instance (the pipeline failed, or is being destroyed).
+  /// Kills every instance (the pipeline failed while wiring, or is being destroyed).
   void kill_all();
+  /// A wind-down's time is up: kills what still runs, naming it in the outcome.
+  void on_wind_down_deadline();
   /// The index of the stage called `stage` (which exists).
   [[nodiscard]] std::size_t index_of(const std::string& stage) const;
 
@@ -146,7 +162,9 @@ struct running_pipeline::state {
   void on_crash(context& self, internal::instance_id id, const exit_reason& reason);
   void restart(context& self, internal::instance_id id);
   bool restart_allowed(internal::stage_state& s);
-  void fail(std::size_t stage, exit_reason reason, bool exhausted);
+  void fail(context& self, std::size_t stage, exit_reason reason, bool exhausted);
+  void wind_down(context& self);
+  [[nodiscard]] std::vector<bool> reaching_a_sink() const;
   void call_subscribe(context& self, internal::restart_call call);
   void answered(const internal::restart_call& call);
   void subscribe_to_producers(context& self, internal::instance_id id, pid instance);

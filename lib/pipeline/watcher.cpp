@@ -3,6 +3,8 @@
 // their producers have ended.
 #include "pipeline/runner_state.hpp"
 
+#include <algorithm>
+
 #include <sluice/stage.hpp>
 
 namespace sluice::pipeline {
@@ -63,16 +65,16 @@ std::unique_ptr<dispatcher<json>> make_dispatcher(const dispatcher_spec& d) {
 
 }  // namespace
 
-subscription_options internal::subscription_for(const stage_spec& consumer, const subscription_spec& sub,
+subscription_options internal::subscription_for(const stage_spec&, const subscription_spec& sub,
                                                 const stage_spec& producer, std::size_t copy) {
   subscription_options opts = sub.options;
   if (producer.dispatcher.type == dispatcher_spec::kind::partition && !opts.partition) {
     opts.partition = partition_id{copy};  // one copy per partition
   }
-  // A crash on a restarted side must not end the other: the watcher restarts it, or fails the run.
-  if ((consumer.restart.allowed() || producer.restart.allowed()) && opts.cancel == cancel_mode::transient) {
-    opts.cancel = cancel_mode::temporary;
-  }
+  // A crash must not end the other side at once: the watcher restarts the crashed stage, or winds
+  // the pipeline down, and then tells the consumers whose producers have all ended, which first
+  // pass on what they hold (a transient consumer would exit at once and lose it).
+  if (opts.cancel == cancel_mode::transient) opts.cancel = cancel_mode::temporary;
   return opts;
 }
 
@@ -111,6 +113,8 @@ pid running_pipeline::state::spawn_watcher(const std::shared_ptr<state>& st) {
       st->on_call_reply(self, *c);
     } else if (auto* r = m.get_if<retry_subscribe>()) {
       st->on_retry(self, std::move(r->call));
+    } else if (m.is<wind_down_deadline>()) {
+      st->on_wind_down_deadline();
     }
   });
 }
@@ -148,20 +152,26 @@ void running_pipeline::state::on_exit(context& self, pid who, const exit_reason&
   s.copies[id.copy] = pid{};
   --s.alive;
   --alive;
-  // Once wiring failed, `killed` is our doing; the first other abnormal exit is the real cause.
-  const bool ours = wiring_failed && reason == exit_reason::killed();
-  if (!reason.is_normal() && !ours && pending.ok) on_crash(self, id, reason);
+  // Once wiring failed or the pipeline winds down, `killed` is our doing; the first other abnormal
+  // exit is the real cause.
+  const bool ours = (wiring_failed || winding_down) && reason == exit_reason::killed();
+  if (reason == output_closed_reason() && s.spec->role == stage_role::sink) {
+    if (!pending.output_closed) pending.output_closed = s.spec->name;
+    wind_down(self);
+  } else if (!reason.is_normal() && !ours && pending.ok) {
+    on_crash(self, id, reason);
+  }
   if (s.alive == 0) stage_ended(id.stage);
   finish_if_done();
 }
 
 void running_pipeline::state::on_crash(context& self, instance_id id, const exit_reason& reason) {
   stage_state& s = stages[id.stage];
-  if (!restart_allowed(s)) return fail(id.stage, reason, s.spec->restart.allowed() && !wiring && !stopping);
+  if (!restart_allowed(s)) return fail(self, id.stage, reason, s.spec->restart.allowed() && !wiring && !stopping);
   try {
     restart(self, id);
   } catch (const std::exception& e) {
-    return fail(id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
+    return fail(self, id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
   }
   if (!hooks.on_restart) return;
   try {
@@ -171,7 +181,7 @@ void running_pipeline::state::on_crash(context& self, instance_id id, const exit
 }
 
 bool running_pipeline::state::restart_allowed(stage_state& s) {
-  if (wiring || stopping || !s.spec->restart.allowed()) return false;
+  if (wiring || stopping || winding_down || !s.spec->restart.allowed()) return false;
   const auto now = clock::now();
   const auto window = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s.spec->restart.max_seconds));
   while (!s.restarts.empty() && now - s.restarts.front() > window) s.restarts.pop_front();
@@ -250,7 +260,7 @@ void running_pipeline::state::on_call_reply(context& self, call_reply& reply) {
   // died meanwhile reports its own exit. What is left is a subscription that never came.
   const bool timeout = !reply.result && reply.result.error() == call_error::timeout;
   if (!pending.ok || (!timeout && !taken)) return;
-  fail(call.consumer_stage,
+  fail(self, call.consumer_stage,
        exit_reason::error("could not subscribe to \"" + spec.stages[call.producer_stage].name + "\" after a restart: " +
                           (timeout ? std::string("timeout") : r->error.to_string())),
        false);
@@ -270,12 +280,63 @@ void running_pipeline::state::answered(const restart_call& call) {
   sluice::demand(rt, call.source, demand_mode::forward);
 }
 
-void running_pipeline::state::fail(std::size_t stage, exit_reason reason, bool exhausted) {
+void running_pipeline::state::fail(context& self, std::size_t stage, exit_reason reason, bool exhausted) {
   pending.ok = false;
   pending.failed_stage = spec.stages[stage].name;
   pending.reason = std::move(reason);
   pending.restarts_exhausted = exhausted;
-  kill_all();  // the rest cannot finish now
+  if (wiring) return kill_all();  // nothing has flowed yet, and the wiring must not wait
+  wind_down(self);
+}
+
+void running_pipeline::state::wind_down(context& self) {
+  if (winding_down) return;
+  winding_down = true;
+  draining = true;
+  const std::vector<bool> reaching = reaching_a_sink();
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const bool source = spec.stages[i].role == stage_role::source;
+    for (pid p : stages[i].copies) {
+      if (!p.valid()) continue;
+      if (!reaching[i]) rt.exit(p, exit_reason::kill());  // its events have nowhere to go
+      else if (source) sluice::drain(rt, p);
+    }
+  }
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].alive == 0) tell_consumers(i);
+  }
+  self.send_after(self.self(), wind_down_deadline{}, options.wind_down_timeout);
+}
+
+/// Whether each stage is alive and has a path of live stages to a live sink.
+std::vector<bool> running_pipeline::state::reaching_a_sink() const {
+  std::vector<bool> reaching(stages.size(), false);
+  std::vector<bool> known(stages.size(), false);
+  std::function<bool(std::size_t)> reaches = [&](std::size_t i) -> bool {
+    if (known[i]) return reaching[i];
+    known[i] = true;  // a pipeline has no cycles: this is never read before it is set below
+    bool r = stages[i].alive > 0 &&
+             (spec.stages[i].role == stage_role::sink ||
+              std::any_of(stages[i].consumers.begin(), stages[i].consumers.end(), reaches));
+    reaching[i] = r;
+    return r;
+  };
+  for (std::size_t i = 0; i < stages.size(); ++i) reaches(i);
+  return reaching;
+}
+
+void running_pipeline::state::on_wind_down_deadline() {
+  if (outcome || alive == 0) return;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].alive > 0) pending.killed_after_wind_down.push_back(spec.stages[i].name);
+  }
+  if (pending.ok) {  // a closed output whose pipeline did not finish in time
+    pending.ok = false;
+    pending.failed_stage = pending.killed_after_wind_down.front();
+    pending.reason = exit_reason::error("still running " + std::to_string(options.wind_down_timeout.count()) +
+                                        " ms after the output of \"" + pending.output_closed.value_or("") + "\" closed");
+  }
+  kill_all();
 }
 
 void running_pipeline::state::kill_all() {
@@ -289,7 +350,7 @@ void running_pipeline::state::stage_ended(std::size_t stage) {
 
 /// Its consumers whose producers have all ended will get no new producer.
 void running_pipeline::state::tell_consumers(std::size_t stage) {
-  if (wiring || !pending.ok) return;
+  if (wiring) return;
   for (std::size_t c : stages[stage].consumers) {
     if (!producers_ended(c)) continue;
     for (pid p : stages[c].copies) {

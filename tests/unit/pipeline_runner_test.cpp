@@ -68,22 +68,29 @@ struct recorder {
 };
 
 /// Emits 1, 2, ... up to `to` (endless without it); crashes on reaching `crash_at` while the
-/// shared budget allows.
+/// shared budget allows. With `fail_at_end`, it fails once its last event is dispatched, as a
+/// source that meets bad input after good input does.
 class numbers final : public producer<json> {
  public:
   numbers(const json& o, std::shared_ptr<crashes> c)
-      : to_(o.value("to", std::int64_t{0})), crash_at_(o.value("crash_at", std::int64_t{0})), crashes_(std::move(c)) {}
+      : to_(o.value("to", std::int64_t{0})),
+        crash_at_(o.value("crash_at", std::int64_t{0})),
+        fail_at_end_(o.value("fail_at_end", false)),
+        crashes_(std::move(c)) {}
   void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
     for (std::size_t i = 0; i < demand && (to_ == 0 || next_ <= to_); ++i) {
       if (next_ == crash_at_ && crashes_->take()) throw std::runtime_error("numbers: crashed at " + std::to_string(next_));
       ctx.emit(json(next_++));
     }
-    if (to_ != 0 && next_ > to_) ctx.stop_after_dispatch();
+    if (to_ == 0 || next_ <= to_) return;
+    ctx.stop_after_dispatch(fail_at_end_ ? exit_reason::error("numbers: bad input after " + std::to_string(to_))
+                                         : exit_reason::normal());
   }
 
  private:
   std::int64_t to_;
   std::int64_t crash_at_;
+  bool fail_at_end_;
   std::shared_ptr<crashes> crashes_;
   std::int64_t next_ = 1;
 };
@@ -114,12 +121,29 @@ class record final : public consumer<json> {
   std::shared_ptr<recorder> r_;
 };
 
-option_spec integer_option(std::string name) {
+/// Records events until it has `after` of them, then exits as a sink whose reader went away.
+class closing final : public consumer<json> {
+ public:
+  closing(const json& o, std::shared_ptr<recorder> r) : after_(o.value("after", std::size_t{1})), r_(std::move(r)) {}
+  void handle_events(std::span<json> events, subscription_ref, stage_context<no_events>& ctx) override {
+    r_->add(events);
+    seen_ += events.size();
+    if (seen_ >= after_) ctx.stop(output_closed_reason());
+  }
+
+ private:
+  std::size_t after_;
+  std::shared_ptr<recorder> r_;
+  std::size_t seen_ = 0;
+};
+
+option_spec typed_option(std::string name, option_type t) {
   option_spec o;
   o.name = std::move(name);
-  o.type = option_type::integer;
+  o.type = t;
   return o;
 }
+option_spec integer_option(std::string name) { return typed_option(std::move(name), option_type::integer); }
 
 pipeline::stage_type type(std::string name, stage_role role) {
   pipeline::stage_type t;
@@ -132,7 +156,7 @@ pipeline::stage_type type(std::string name, stage_role role) {
 registry test_types(const std::shared_ptr<crashes>& budget, const std::shared_ptr<recorder>& out) {
   registry r;
   auto source = type("numbers", stage_role::source);
-  source.options = {integer_option("to"), integer_option("crash_at")};
+  source.options = {integer_option("to"), integer_option("crash_at"), typed_option("fail_at_end", option_type::boolean)};
   source.start = [budget](spawner& where, const json& o, stage_instance i) {
     return start(where, std::make_unique<numbers>(o, budget), std::move(i.engine));
   };
@@ -151,6 +175,14 @@ registry test_types(const std::shared_ptr<crashes>& budget, const std::shared_pt
     return start(where, std::make_unique<record>(out), std::move(o));
   };
   r.add(std::move(sink));
+  auto closing_sink = type("closing", stage_role::sink);
+  closing_sink.options = {integer_option("after")};
+  closing_sink.start = [out](spawner& where, const json& o, stage_instance i) {
+    stage_options<no_events> e;
+    e.exit_after_last_producer = i.engine.exit_after_last_producer;
+    return start(where, std::make_unique<closing>(o, out), std::move(e));
+  };
+  r.add(std::move(closing_sink));
   return r;
 }
 
@@ -416,5 +448,57 @@ TEST_SUITE("pipeline_loader") {
     CHECK(d.pointer == "/stages/b/options/path");
     CHECK(d.to_string().find("\"path\" \"./claimed.jsonl\" names the same file as stage \"a\"'s \"claimed.jsonl\"") !=
           std::string::npos);
+  }
+}
+
+TEST_SUITE("pipeline_wind_down") {
+  TEST_CASE("the events a source emitted before it failed reach the sink through the stages after it") {
+    fixture f(0);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "options": {"to": 5000, "fail_at_end": true}},
+      "mid": {"type": "pass", "subscribe_to": {"stage": "src", "max_demand": 100, "min_demand": 50}, "concurrency": 2},
+      "sink": {"type": "record", "subscribe_to": {"stage": "mid", "max_demand": 10, "min_demand": 5}}}})"));
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK_FALSE(outcome->ok);
+    CHECK(outcome->failed_stage == "src");
+    CHECK(outcome->reason.to_string().find("bad input after 5000") != std::string::npos);
+    CHECK_MESSAGE(outcome->killed_after_wind_down.empty(), outcome->killed_after_wind_down.front());
+    auto events = f.out->snapshot();
+    std::sort(events.begin(), events.end());
+    REQUIRE(events.size() == 5000);
+    for (int i = 0; i < 5000; ++i) CHECK(events[static_cast<std::size_t>(i)] == json(i + 1));
+  }
+
+  TEST_CASE("a failed transform: what reached the stages after it is delivered, its producers are stopped") {
+    fixture f(1);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers"},
+      "mid": {"type": "pass", "options": {"crash_at": 1000}, "subscribe_to": {"stage": "src", "max_demand": 10, "min_demand": 5}},
+      "sink": {"type": "record", "subscribe_to": {"stage": "mid", "max_demand": 10, "min_demand": 5}}}})"));
+    auto outcome = p.wait_for(deadline);  // the endless source was stopped: it ends
+    REQUIRE(outcome);
+    CHECK_FALSE(outcome->ok);
+    CHECK(outcome->failed_stage == "mid");
+    CHECK_MESSAGE(outcome->killed_after_wind_down.empty(), outcome->killed_after_wind_down.front());
+    // Every event `mid` emitted before its crash came through, in order, with no gap.
+    auto events = f.out->snapshot();
+    REQUIRE(events.size() >= 990);
+    REQUIRE(events.size() < 1000);
+    for (std::size_t i = 0; i < events.size(); ++i) CHECK(events[i] == json(i + 1));
+  }
+
+  TEST_CASE("a sink whose reader went away ends the run cleanly: the sources stop, the other sinks finish") {
+    fixture f(0);
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers", "dispatcher": {"type": "broadcast"}},
+      "head": {"type": "closing", "options": {"after": 100}, "subscribe_to": {"stage": "src", "max_demand": 10, "min_demand": 5}},
+      "rest": {"type": "pass", "subscribe_to": {"stage": "src", "max_demand": 10, "min_demand": 5}},
+      "sink": {"type": "record", "subscribe_to": {"stage": "rest", "max_demand": 10, "min_demand": 5}}}})"));
+    auto outcome = p.wait_for(deadline);  // an endless source, stopped because `head` closed
+    REQUIRE(outcome);
+    CHECK(outcome->ok);
+    CHECK(outcome->output_closed == std::optional<std::string>("head"));
+    CHECK_MESSAGE(outcome->killed_after_wind_down.empty(), outcome->killed_after_wind_down.front());
   }
 }

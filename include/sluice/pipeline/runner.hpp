@@ -32,6 +32,11 @@ struct run_outcome {
   std::string failed_stage;  ///< the first stage that exited abnormally (beyond its restarts)
   exit_reason reason;        ///< why
   bool restarts_exhausted = false;  ///< the stage had a `restart` and used it up
+  /// A sink whose reader went away (it exited with `{shutdown, output_closed}`, e.g. standard
+  /// output piped into `head`): the pipeline was wound down, which is not a failure. Its name.
+  std::optional<std::string> output_closed;
+  /// After a failure or a closed output: stages still running when the wind-down's time was up.
+  std::vector<std::string> killed_after_wind_down;
   std::chrono::steady_clock::duration wall{};
 };
 
@@ -49,6 +54,16 @@ struct run_hooks {
   std::function<void(const restart_notice&)> on_restart;
 };
 
+/// How a running pipeline behaves (beyond its file).
+struct run_options {
+  /// After a failure (or a closed output) the stages that can still deliver get this long to finish
+  /// what they hold before they are killed.
+  std::chrono::milliseconds wind_down_timeout{10000};
+};
+
+/// The exit reason of a sink whose output was closed by its reader (EPIPE): not a failure.
+inline exit_reason output_closed_reason() { return exit_reason::shutdown("output_closed"); }
+
 /// A stage could not be started (its start function threw).
 class start_error : public std::runtime_error {
  public:
@@ -63,8 +78,11 @@ class start_error : public std::runtime_error {
 /// A pipeline running on a runtime. Construction starts every stage (sources held back until all
 /// subscriptions are in place, so a broadcast's first consumer gets no head start), then lets the
 /// sources go. It ends when every stage has exited: all normally (finite sources exhausted and
-/// every event through to the sinks, or after drain()), or when one exits abnormally beyond its
-/// `restart` allowance, which stops the others. The destructor stops what is still running.
+/// every event through to the sinks, or after drain()), or after one exits abnormally beyond its
+/// `restart` allowance. Such a failure (or a sink exiting with output_closed_reason()) winds the
+/// pipeline down: its sources are drained, the stages that can no longer reach a live sink are
+/// killed, and the others deliver what they hold (within run_options::wind_down_timeout), so the
+/// events handled before a failure are not lost. The destructor stops what is still running.
 ///
 /// Restarts: an instance of a stage with `restart.max_restarts > 0` that exits abnormally once the
 /// pipeline is running is replaced by a fresh one (same options, same counters), subscribed to every
@@ -75,7 +93,7 @@ class start_error : public std::runtime_error {
 class running_pipeline {
  public:
   /// Throws start_error if a stage cannot be started.
-  running_pipeline(runtime& rt, const pipeline_spec& spec, run_hooks hooks = {});
+  running_pipeline(runtime& rt, const pipeline_spec& spec, run_hooks hooks = {}, run_options options = {});
   ~running_pipeline();
   running_pipeline(const running_pipeline&) = delete;
   running_pipeline& operator=(const running_pipeline&) = delete;
