@@ -22,7 +22,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +33,7 @@
 
 #include <sluice/pipeline/runner.hpp>
 #include <sluice/process/context.hpp>
+#include <sluice/process/restart_window.hpp>
 
 namespace sluice::pipeline {
 
@@ -51,7 +51,7 @@ struct stage_state {
   std::size_t alive = 0;                    ///< instances running
   std::vector<std::size_t> producers;       ///< the stages it subscribes to (indices)
   std::vector<std::size_t> consumers;       ///< the stages that subscribe to it (indices)
-  std::deque<clock::time_point> restarts;   ///< the restarts within the last max_seconds
+  restart_window restarts{0, {}};           ///< its restart.max_restarts within restart.max_seconds
   clock::time_point started;
   clock::time_point ended;
 };

@@ -17,6 +17,12 @@ namespace {
 constexpr auto retry_delay = std::chrono::milliseconds(1);
 constexpr int max_attempts = 2000;
 
+/// `seconds` as a clock duration, saturated at a century (the loader bounds max_seconds anyway).
+clock::duration clock_seconds(double seconds) {
+  constexpr double century = 100.0 * 365 * 24 * 3600;
+  return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(std::clamp(seconds, 0.0, century)));
+}
+
 /// Spawns through spawn_monitor, so the watcher sees a stage's exit however early it comes.
 class monitoring_spawner final : public spawner {
  public:
@@ -83,6 +89,7 @@ running_pipeline::state::state(runtime& r, const pipeline_spec& s) : rt(r), spec
     const stage_spec& stage = spec.stages[i];
     reports.push_back({stage.name, stage.type, stage.role, stage.concurrency, std::make_shared<stage_counters>()});
     stages[i].spec = &stage;
+    stages[i].restarts = restart_window(stage.restart.max_restarts, clock_seconds(stage.restart.max_seconds));
     stages[i].copies.resize(stage.concurrency);
     for (const subscription_spec& sub : stage.subscribe_to) {
       const std::size_t from = index_of(sub.stage);
@@ -175,19 +182,14 @@ void running_pipeline::state::on_crash(context& self, instance_id id, const exit
   }
   if (!hooks.on_restart) return;
   try {
-    hooks.on_restart(restart_notice{s.spec->name, id.copy, reason, s.restarts.size()});
+    hooks.on_restart(restart_notice{s.spec->name, id.copy, reason, s.restarts.recent()});
   } catch (...) {  // a report's failure must not take the pipeline down
   }
 }
 
 bool running_pipeline::state::restart_allowed(stage_state& s) {
   if (wiring || stopping || winding_down || !s.spec->restart.allowed()) return false;
-  const auto now = clock::now();
-  const auto window = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s.spec->restart.max_seconds));
-  while (!s.restarts.empty() && now - s.restarts.front() > window) s.restarts.pop_front();
-  if (s.restarts.size() >= s.spec->restart.max_restarts) return false;
-  s.restarts.push_back(now);
-  return true;
+  return s.restarts.try_restart();
 }
 
 void running_pipeline::state::restart(context& self, instance_id id) {

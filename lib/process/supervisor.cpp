@@ -10,6 +10,7 @@
 #include <optional>
 
 #include <sluice/process/context.hpp>
+#include <sluice/process/restart_window.hpp>
 #include <sluice/process/runtime.hpp>
 
 namespace sluice {
@@ -53,7 +54,10 @@ struct plan {
 class supervisor final : public behaviour {
  public:
   supervisor(supervisor_flags flags, std::vector<child_spec> specs, pid parent)
-      : flags_(flags), parent_(parent) {
+      : flags_(flags),
+        parent_(parent),
+        // A negative allowance allows nothing, as zero does.
+        restarts_(static_cast<std::size_t>(std::max(flags.max_restarts, 0)), flags.max_seconds) {
     for (auto& s : specs) children_.push_back({std::move(s), {}});
   }
 
@@ -168,12 +172,7 @@ class supervisor final : public behaviour {
     });
   }
 
-  bool record_restart() {
-    const auto now = clock::now();
-    restarts_.push_back(now);
-    while (!restarts_.empty() && restarts_.front() < now - flags_.max_seconds) restarts_.pop_front();
-    return static_cast<int>(restarts_.size()) <= flags_.max_restarts;
-  }
+  bool record_restart() { return restarts_.try_restart(); }
 
   void shutdown(context& self, exit_reason reason) {
     stop_then(self, running_in_reverse(0), [&](plan& p) { p.exit_after = std::move(reason); });
@@ -292,7 +291,7 @@ class supervisor final : public behaviour {
   supervisor_flags flags_;
   pid parent_;
   std::vector<child> children_;
-  std::deque<clock::time_point> restarts_;
+  restart_window restarts_;
   std::optional<plan> plan_;
   std::deque<message> deferred_;
   std::uint64_t stop_seq_ = 0;

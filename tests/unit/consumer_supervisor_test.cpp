@@ -298,6 +298,27 @@ TEST_SUITE("consumer_supervisor") {
     CHECK(starts_made == 3);  // the first start and two restarts; the third restart is refused
   }
 
+  TEST_CASE("max_seconds 0 counts the restarts made within the same second: the 4th failing restart of 3 stops it") {
+    runtime rt({.threads = 2});
+    probe demands(rt), watcher(rt);
+    const pid p = start(rt, std::make_unique<numbers>(demands.self()));
+    consumer_supervisor_options<int> o;
+    int starts_made = 0;  // touched only inside the consumer supervisor, read after it exited
+    o.start = [&starts_made](context& sup, int) {
+      ++starts_made;
+      return sup.spawn_link(std::make_unique<crasher>());
+    };
+    o.restart = restart_type::transient;
+    o.max_restarts = 3;
+    o.max_seconds = 0s;
+    const pid sup = start_consumer_supervisor(rt, std::move(o));
+    watcher.watch(sup);
+    REQUIRE(subscribe(rt, sup, p, from(p, 1, 0).options));
+    CHECK(watcher.exit_of(sup) == exit_reason::shutdown());
+    // Usually exactly the first start and three restarts; more only across a second boundary.
+    CHECK(starts_made >= 4);
+  }
+
   TEST_CASE("on exit it stops its children: shutdown, then kill after the timeout") {
     runtime rt({.threads = 2});
     probe demands(rt), children(rt), watcher(rt);

@@ -489,6 +489,25 @@ TEST_SUITE("supervisor") {
     CHECK(starts->load() == 1 + 2);  // the first start, then max_restarts failed restarts
   }
 
+  TEST_CASE("max_seconds 0 counts the restarts made within the same second, so a restart loop gives up") {
+    runtime rt({.threads = 2});
+    event_log events(rt);
+    exit_log exits(rt);
+    auto starts = std::make_shared<std::atomic<int>>(0);
+    child_spec flaky = worker_spec("flaky", events.self());
+    flaky.start = [starts, first = std::move(flaky.start)](context& sup) -> pid {
+      if (starts->fetch_add(1) > 0) throw std::runtime_error("flaky cannot start again");
+      return first(sup);
+    };
+    const pid sup = start_supervisor(rt, {.max_restarts = 3, .max_seconds = 0s}, {std::move(flaky)});
+    REQUIRE(events.next(1) == "start flaky");
+    exits.watch(sup);
+    rt.send(events.pid_of("flaky"), crash{});
+    CHECK(exits.reason_of(sup) == exit_reason::shutdown());
+    // Usually exactly 1 + 3; more only if the restarts straddled a second boundary.
+    CHECK(starts->load() >= 1 + 3);
+  }
+
   TEST_CASE("brutal_kill kills the child at once: its terminate does not run") {
     runtime rt({.threads = 2});
     event_log events(rt);

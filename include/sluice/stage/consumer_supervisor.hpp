@@ -8,10 +8,10 @@
 // mark (max 3 / min 2: the first exit asks nothing, the second asks 2).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <sluice/process/context.hpp>
+#include <sluice/process/restart_window.hpp>
 #include <sluice/process/runtime.hpp>
 #include <sluice/process/signals.hpp>
 #include <sluice/process/supervisor.hpp>
@@ -136,8 +137,7 @@ class consumer_supervisor final : public consumer<T> {
         restart_(o.restart),
         shutdown_(o.shutdown),
         shutdown_timeout_(o.shutdown_timeout),
-        max_restarts_(o.max_restarts),
-        max_seconds_(o.max_seconds) {
+        restarts_(static_cast<std::size_t>(std::max(o.max_restarts, 0)), o.max_seconds) {
     if (!start_) throw std::invalid_argument("consumer supervisor: the child template has no start function");
     if (restart_ == restart_type::permanent) {
       throw std::invalid_argument(
@@ -146,7 +146,7 @@ class consumer_supervisor final : public consumer<T> {
     if (restart_ == restart_type::transient && !std::is_copy_constructible_v<T>) {
       throw std::invalid_argument("consumer supervisor: restart transient needs a copyable event type");
     }
-    if (max_restarts_ < 0) throw std::invalid_argument("consumer supervisor: max_restarts must not be negative");
+    if (o.max_restarts < 0) throw std::invalid_argument("consumer supervisor: max_restarts must not be negative");
   }
 
   void init(ctx_type& ctx) override { ctx.process().trap_exit(true); }
@@ -279,12 +279,7 @@ class consumer_supervisor final : public consumer<T> {
     ctx.process().send(ctx.self(), detail::consumer_supervisor_retry{id});
   }
 
-  bool record_restart() {
-    const auto now = clock::now();
-    restarts_.push_back(now);
-    while (!restarts_.empty() && restarts_.front() < now - max_seconds_) restarts_.pop_front();
-    return static_cast<int>(restarts_.size()) <= max_restarts_;
-  }
+  bool record_restart() { return restarts_.try_restart(); }
 
   /// A child of `producer` ended for good: refill once `min_demand` of them have.
   void give_back(std::uint64_t producer, ctx_type& ctx) {
@@ -298,13 +293,11 @@ class consumer_supervisor final : public consumer<T> {
   restart_type restart_;
   shutdown_mode shutdown_;
   clock::duration shutdown_timeout_;
-  int max_restarts_;
-  clock::duration max_seconds_;
   std::unordered_map<std::uint64_t, producer_state> producers_;
   std::unordered_map<pid, child> running_;
   std::unordered_map<std::uint64_t, child> restarting_;
   std::uint64_t retry_seq_ = 0;
-  std::deque<clock::time_point> restarts_;
+  restart_window restarts_;
 };
 
 /// Starts a consumer supervisor as a process of `where` (a runtime, or a process's context) and
