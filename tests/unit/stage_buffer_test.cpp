@@ -1,5 +1,5 @@
-// The producer's buffer (reference 7.1), infos behind buffered events (7.2), and the fix of
-// GenStage #311 (buffered events go before pending demand is counted).
+// The producer's buffer (GenStage docs, "Buffering events"), infos behind buffered events
+// (GenStage.sync_info/3), and the fix of GenStage #311 (buffered events go before pending demand is counted).
 #include <doctest/doctest.h>
 
 #include <deque>

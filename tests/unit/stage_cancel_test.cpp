@@ -1,4 +1,4 @@
-// Cancel modes against each exit reason (reference 5.3), explicit cancels, subscribing to a dead
+// Cancel modes against each exit reason (GenStage.sync_subscribe/3, :cancel), explicit cancels, subscribing to a dead
 // producer, event-type checks at subscribe time, and exit_after_last_producer against each end.
 #include <doctest/doctest.h>
 

@@ -1,5 +1,7 @@
-// Demand: GenStage's consumer arithmetic (reference 6.1), manual demand (6.2), the producer side
-// (6.3), producer_consumer gating (6.4), several producers (6.5) and accumulate (6.6).
+// Demand, as GenStage's documentation describes it: the consumer arithmetic of max_demand and
+// min_demand, manual demand (handle_subscribe returning :manual, GenStage.ask/3), the producer side
+// (handle_demand), producer_consumer gating, several producers, and GenStage.demand/2's
+// :accumulate.
 #include <doctest/doctest.h>
 
 #include <map>

@@ -1,4 +1,4 @@
-// sluice/stage/bridges.hpp: between stages and plain C++ code (reference section 10).
+// sluice/stage/bridges.hpp: between stages and plain C++ code (GenStage.stream/2, from_enumerable/2).
 //
 // - from_range: a producer over a C++ input range or a generator function (GenStage's
 //   from_enumerable). It pulls exactly the demand, inside the producer's process, so a source
@@ -430,7 +430,7 @@ class stage_stream {
     return std::move(value);
   }
 
-  /// The reader took one event of subscription `id`: GenStage's re-ask rule (reference 6.1), one
+  /// The reader took one event of subscription `id`: GenStage's re-ask rule (GenStage docs: max_demand, min_demand), one
   /// event at a time. Called with the channel locked.
   std::optional<detail::stream_ask> taken(std::uint64_t id) {
     auto it = channel_->subscriptions.find(id);

@@ -14,7 +14,7 @@
 
 namespace sluice {
 
-/// GenStage's BroadcastDispatcher (reference 8.3): every consumer gets every event its selector
+/// GenStage's BroadcastDispatcher (its docs): every consumer gets every event its selector
 /// accepts, and no consumer gets more than it asked for, so the slowest consumer sets the pace.
 ///
 /// Demand. Each consumer keeps its own counter; whatever part of the demand *all* of them share

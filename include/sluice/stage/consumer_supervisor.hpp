@@ -1,6 +1,6 @@
 // sluice/stage/consumer_supervisor.hpp: a consumer that starts one supervised child per event.
 //
-// GenStage's ConsumerSupervisor (reference section 9) as a consumer<T> on the ordinary stage
+// GenStage's ConsumerSupervisor (its docs) as a consumer<T> on the ordinary stage
 // process. Demand is manual: it asks max_demand of each producer at subscribe; every child that
 // ends for good (or fails to start) adds 1 to its producer's pending count, and when pending
 // reaches min_demand it asks for pending. So at most max_demand children started from one

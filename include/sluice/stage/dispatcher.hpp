@@ -70,7 +70,7 @@ class dispatcher {
   }
   /// `n` events this dispatcher may count as coming from upstream will not come through dispatch:
   /// the producer's full buffer dropped them, or its buffer served part of the upstream demand a
-  /// call returned, so the producer was not asked for that part (reference 6.3). A dispatcher
+  /// call returned, so the producer was not asked for that part (GenStage.Dispatcher.dispatch/3). A dispatcher
   /// that counts what it asked upstream (broadcast's `requested`) lowers that count here, or it
   /// would wait for those events forever.
   virtual void not_coming(std::size_t n) noexcept { (void)n; }

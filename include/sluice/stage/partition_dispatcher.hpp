@@ -21,7 +21,7 @@
 
 namespace sluice {
 
-/// GenStage's PartitionDispatcher (reference 8.4): a hash function sends each event to one
+/// GenStage's PartitionDispatcher (its docs): a hash function sends each event to one
 /// partition, and each partition has at most one consumer (the subscription's
 /// `subscription_options::partition`).
 ///

@@ -2,8 +2,8 @@
 //
 // One behaviour serves the three kinds: the producer side (buffer, dispatcher, demand mode) exists
 // when the stage emits events, the consumer side (subscriptions, demand arithmetic, and for a
-// producer_consumer the input queue) when it receives them. It follows GenStage 1.3 (see
-// shared/reference/genstage.md); where GenStage has a defect we take the fix, and say so.
+// producer_consumer the input queue) when it receives them. It follows GenStage 1.3 and its
+// documentation; where GenStage has a defect we take the fix, and say so.
 #pragma once
 
 #include <algorithm>
@@ -285,7 +285,7 @@ class stage_process final : public behaviour, private stage_control, private dis
   }
 
   /// Dispatches what the last callback emitted. A producer_consumer's downstream counter drops by
-  /// what consumers received, whichever callback emitted it (reference 6.4).
+  /// what consumers received, whichever callback emitted it (GenStage docs: producer_consumer).
   void flush() {
     if constexpr (has_out) {
       const std::size_t delivered = dispatch_emitted();
@@ -544,7 +544,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     consume(e.producer, e.ref, e.events);
   }
 
-  /// GenStage's consumer arithmetic (reference 6.1): cut the batch into chunks of max - min;
+  /// GenStage's consumer arithmetic (GenStage docs: max_demand, min_demand): cut the batch into chunks of max - min;
   /// after each chunk, if the demand left is at or below min, ask for max - demand.
   void consume(pid producer, std::uint64_t ref, std::vector<In>& events) {
     auto it = producers_.find(ref);
@@ -587,7 +587,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
   }
 
-  /// producer_consumer: input is handled only while downstream demand is left (reference 6.4), so
+  /// producer_consumer: input is handled only while downstream demand is left (GenStage docs: producer_consumer), so
   /// a stalled consumer stops the asks upstream; a started message is handled completely.
   void take_input() {
     if constexpr (has_in) {
