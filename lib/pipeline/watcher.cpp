@@ -132,6 +132,7 @@ pid running_pipeline::state::start_instance(spawner& where, instance_id id, bool
   instance.restarted = restarted;
   instance.name = id.copy == 0 ? s.name : s.name + "#" + std::to_string(id.copy + 1);
   instance.pipeline_file = spec.file;
+  instance.engine.name = instance.name;
   instance.engine.buffer_size = s.buffer_size;
   instance.engine.buffer_keep = s.buffer_keep;
   instance.engine.dispatcher = make_dispatcher(s.dispatcher);

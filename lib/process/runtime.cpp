@@ -59,6 +59,8 @@ std::optional<exit_reason> runtime::await_exit(pid p, duration timeout) {
 }
 
 bool runtime::is_alive(pid p) const noexcept { return impl_->is_alive(p); }
+
+const sluice::logger& runtime::log() const noexcept { return impl_->log(); }
 std::size_t runtime::size_hint() const noexcept { return impl_->size_hint(); }
 unsigned runtime::threads() const noexcept { return impl_->threads(); }
 

@@ -56,6 +56,7 @@ runtime_impl::runtime_impl(runtime& owner, runtime_options options)
     : owner_(owner),
       threads_(pick_threads(options.threads)),
       budget_(std::max(1u, options.budget)),
+      log_(options.log_level, std::move(options.log_sink)),
       table_(options.max_processes),
       timers_([this](pid to, message_node* n) { send_node(to, n); }),
       workers_(tbb::global_control::max_allowed_parallelism, threads_ + 1),

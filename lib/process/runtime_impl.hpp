@@ -39,6 +39,7 @@ class runtime_impl {
 
   [[nodiscard]] runtime& owner() const noexcept { return owner_; }
   [[nodiscard]] unsigned threads() const noexcept { return threads_; }
+  [[nodiscard]] const sluice::logger& log() const noexcept { return log_; }
   [[nodiscard]] std::size_t size_hint() const noexcept { return live_.load(std::memory_order_relaxed); }
 
   pid spawn(std::unique_ptr<behaviour> b, spawn_options o, const spawn_links& links = {});
@@ -90,6 +91,7 @@ class runtime_impl {
   runtime& owner_;
   unsigned threads_;
   unsigned budget_;
+  sluice::logger log_;
   internal::process_table table_;
   internal::registry registry_;
   internal::timer_service timers_;

@@ -11,6 +11,7 @@
 
 #include <sluice/process/behaviour.hpp>
 #include <sluice/process/call.hpp>
+#include <sluice/process/log.hpp>
 #include <sluice/process/message.hpp>
 #include <sluice/process/pid.hpp>
 #include <sluice/process/signals.hpp>
@@ -42,6 +43,10 @@ struct runtime_options {
   unsigned budget = 64;
   /// Most processes alive at once (the process table grows in chunks up to this).
   std::uint32_t max_processes = 1u << 26;
+  /// The records the runtime's logger passes on (see log.hpp), and where to: by default warnings
+  /// and errors, to standard error.
+  sluice::log_level log_level = sluice::log_level::warning;
+  sluice::log_sink log_sink;
 };
 
 /// Owns a oneTBB task arena, the process table, the name registry and the timer service. Several
@@ -113,6 +118,9 @@ class runtime {
 
   /// True while `p` names a live process (racy: it may exit right after).
   [[nodiscard]] bool is_alive(pid p) const noexcept;
+
+  /// The runtime's logger: what the engine logs goes there, and stages may log through it too.
+  [[nodiscard]] const sluice::logger& log() const noexcept;
   /// How many processes are alive (racy).
   [[nodiscard]] std::size_t size_hint() const noexcept;
   /// Scheduler threads.

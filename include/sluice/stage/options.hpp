@@ -8,6 +8,9 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <sluice/process/behaviour.hpp>
@@ -35,6 +38,32 @@ struct stage_counters {
   std::atomic<std::uint64_t> restarts{0};     ///< kept by whoever restarts the stage
 };
 
+/// What a producer does when a store into its full buffer dropped events (GenStage's
+/// format_discarded/2): a function of how many were dropped that returns whether the engine should
+/// log its default warning, or returns nothing (the warning is logged).
+class discard_handler {
+ public:
+  discard_handler() = default;
+  template <class F>
+    requires std::is_invocable_v<F&, std::size_t>
+  discard_handler(F f) {  // NOLINT(google-explicit-constructor): a plain lambda is the natural spelling
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, std::size_t>>) {
+      f_ = [f = std::move(f)](std::size_t n) mutable {
+        f(n);
+        return true;
+      };
+    } else {
+      f_ = [f = std::move(f)](std::size_t n) mutable { return static_cast<bool>(f(n)); };
+    }
+  }
+  /// Whether the default warning is to be logged (true without a function).
+  bool operator()(std::size_t dropped) { return !f_ || f_(dropped); }
+  explicit operator bool() const noexcept { return static_cast<bool>(f_); }
+
+ private:
+  std::function<bool(std::size_t)> f_;
+};
+
 /// Start options of a stage emitting `Out` events (GenStage's init options). Producer-side fields
 /// are ignored by consumers, and `subscribe_to` by producers.
 template <class Out>
@@ -47,8 +76,11 @@ struct stage_options {
   demand_mode demand = demand_mode::forward;
   /// Default: a demand_dispatcher.
   std::unique_ptr<sluice::dispatcher<Out>> dispatcher;
-  /// Called once for each store into the buffer that dropped events, with how many it dropped.
-  std::function<void(std::size_t dropped)> on_discard;
+  /// Called once for each store into the buffer that dropped events, with how many it dropped;
+  /// the engine then logs a warning (once per store, never per event) unless it returned false.
+  discard_handler on_discard;
+  /// The stage's name in log lines (a pipeline sets its stage's name); empty: its pid.
+  std::string name;
   /// Consumers and producer_consumers: subscriptions made at start, in order.
   std::vector<sluice::subscribe_to> subscribe_to;
   /// Consumers and producer_consumers: exit normally (after dispatching what is buffered) once the

@@ -25,6 +25,8 @@
 #include <sluice/process/behaviour.hpp>
 #include <sluice/process/call.hpp>
 #include <sluice/process/context.hpp>
+#include <sluice/process/log.hpp>
+#include <sluice/process/runtime.hpp>
 #include <sluice/process/signals.hpp>
 #include <sluice/stage/callbacks.hpp>
 #include <sluice/stage/demand_dispatcher.hpp>
@@ -51,6 +53,7 @@ class stage_process final : public behaviour, private stage_control, private dis
         keep_(o.buffer_keep),
         mode_(kind == stage_kind::producer ? o.demand : demand_mode::forward),
         on_discard_(std::move(o.on_discard)),
+        name_(std::move(o.name)),
         counters_(std::move(o.counters)),
         exit_after_last_producer_(o.exit_after_last_producer),
         initial_(std::move(o.subscribe_to)) {
@@ -120,6 +123,17 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   void stop(exit_reason reason) override {
     if (!stop_) stop_ = std::move(reason);
+  }
+
+  // ---- logging (never per event) ---------------------------------------------------------------
+  [[nodiscard]] std::string log_name() const { return name_.empty() ? self_->self().to_string() : name_; }
+  void log_discarded(std::size_t dropped) const {
+    const logger& log = self_->rt().log();
+    if (!log.enabled(log_level::warning)) return;
+    log.warning("discarded " + std::to_string(dropped) + " event" + (dropped == 1 ? "" : "s") +
+                    ": the buffer is full (buffer_size " + std::to_string(buffer_size_) + ", buffer_keep " +
+                    (keep_ == buffer_keep::first ? "first" : "last") + ")",
+                log_name());
   }
 
   // ---- messages ------------------------------------------------------------------------------
@@ -196,6 +210,8 @@ class stage_process final : public behaviour, private stage_control, private dis
 
   void on_subscribe(stage_subscribe& s) {
     const auto refuse = [&](exit_reason why) {
+      self_->rt().log().warning("refused a subscription from " + s.consumer.to_string() + ": " + why.to_string(),
+                                log_name());
       self_->send(s.consumer, stage_cancel_to_consumer{self_->self(), s.ref, std::move(why)});
     };
     if (*s.event_type != typeid(Out)) return refuse(exit_reason::other("event_type_mismatch"));
@@ -353,7 +369,7 @@ class stage_process final : public behaviour, private stage_control, private dis
       dropped_ += dropped;
       dispatcher_->not_coming(dropped);
       count(&stage_counters::dropped, dropped);
-      if (on_discard_) on_discard_(dropped);
+      if (on_discard_(dropped)) log_discarded(dropped);
     }
   }
 
@@ -687,7 +703,8 @@ class stage_process final : public behaviour, private stage_control, private dis
   std::unordered_map<std::uint64_t, consumer_entry> consumers_;
   demand_mode mode_;
   std::deque<accumulated> accumulated_;
-  std::function<void(std::size_t)> on_discard_;
+  discard_handler on_discard_;
+  std::string name_;  // in log lines; empty: the pid
   std::shared_ptr<stage_counters> counters_;
   std::size_t dropped_ = 0;
   std::size_t downstream_ = 0;  // producer_consumer: downstream demand not met yet
