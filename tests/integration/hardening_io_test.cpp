@@ -393,6 +393,16 @@ TEST_CASE("an empty path for a file source or sink fails `sluice check` with exi
   CHECK(contains(r.err, "/stages/out/options/path"));
 }
 
+TEST_CASE("max_depth and max_line_bytes are checked against their ranges") {
+  temp_dir dir;
+  const auto file = dir.write("pipeline.json", source_to("stdin", {{"max_depth", 1001}, {"max_line_bytes", 0}}, ""));
+  const auto r = run_sluice(dir, {{"check", file.string()}});
+  INFO(describe(r));
+  CHECK(r.code() == 2);
+  CHECK(contains(r.err, "/stages/in/options/max_depth"));
+  CHECK(contains(r.err, "/stages/in/options/max_line_bytes"));
+}
+
 // --- the options are documented ------------------------------------------------------------------------
 
 TEST_CASE("`sluice schema` shows the ranges of the limits") {
