@@ -1,4 +1,5 @@
 // apps/sluice/main.cpp: the sluice command line. Thin: each command lives in its own file.
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -32,6 +33,8 @@ constexpr std::string_view usage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed reader is an EPIPE the stdout sink handles, not a death
+  std::signal(SIGXFSZ, SIG_IGN);  // a file size limit is an EFBIG the file sink reports
   const std::string command = argc > 1 ? argv[1] : "help";
   const std::vector<std::string> args(argv + std::min(argc, 2), argv + argc);
   using namespace sluice::app;

@@ -204,7 +204,7 @@ bool runtime_impl::register_name(const std::string& name, pid p) {
 }
 
 timer_ref runtime_impl::send_after(pid to, message_node* n, std::chrono::steady_clock::duration delay) {
-  return timer_ref{timers_.start(to, n, std::chrono::steady_clock::now() + delay)};
+  return timer_ref{timers_.start(to, n, delay)};
 }
 
 void runtime_impl::shutdown() {

@@ -8,7 +8,16 @@ timer_service::timer_service(deliver_fn deliver) : deliver_(std::move(deliver)) 
 
 timer_service::~timer_service() { stop(); }
 
-std::uint64_t timer_service::start(pid to, detail::message_node* node, clock::time_point due) {
+timer_service::clock::time_point timer_service::deadline_after(clock::duration delay) {
+  const auto now = clock::now();
+  if (delay <= clock::duration::zero()) return now;
+  // now is after the epoch, so max() - now does not overflow; now + delay would.
+  if (delay >= clock::time_point::max() - now) return clock::time_point::max();
+  return now + delay;
+}
+
+std::uint64_t timer_service::start(pid to, detail::message_node* node, clock::duration delay) {
+  const auto due = deadline_after(delay);
   std::unique_lock lock(mutex_);
   if (stopping_) {
     node->destroy();
@@ -62,6 +71,12 @@ void timer_service::loop() {
       continue;
     }
     const auto due = queue_.begin()->first.first;
+    if (due == clock::time_point::max()) {
+      // Only "never" timers are left: wait for a new timer or a stop, not until an instant that
+      // the condition variable would have to convert (and could overflow doing so).
+      wake_.wait(lock);
+      continue;
+    }
     if (clock::now() < due) {
       wake_.wait_until(lock, due);
       continue;

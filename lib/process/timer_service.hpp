@@ -1,7 +1,8 @@
 // lib/process/timer_service.hpp: delivers messages after a delay.
 //
 // One thread per runtime, started on the first timer; it sleeps on a condition variable until the
-// earliest deadline or a change, so an idle runtime with no timers uses no CPU. Pending timers own
+// earliest deadline or a change, so an idle runtime with no timers uses no CPU. Deadlines saturate
+// at time_point::max(), which never fires (but can be cancelled): no delay can wrap into the past. Pending timers own
 // their message node; a cancelled or undelivered one is destroyed, never leaked.
 #pragma once
 
@@ -31,8 +32,9 @@ class timer_service {
   timer_service(const timer_service&) = delete;
   timer_service& operator=(const timer_service&) = delete;
 
-  /// Schedules `node` for `to` at `due`; returns the timer's id (never 0). Thread-safe.
-  std::uint64_t start(pid to, detail::message_node* node, clock::time_point due);
+  /// Schedules `node` for `to` after `delay` (zero or negative: at once); returns the timer's id
+  /// (never 0). Thread-safe.
+  std::uint64_t start(pid to, detail::message_node* node, clock::duration delay);
   /// True if the timer was pending (its message is destroyed undelivered). Thread-safe.
   bool cancel(std::uint64_t id);
   /// Stops the thread and destroys every pending message. Idempotent.
@@ -45,6 +47,8 @@ class timer_service {
   };
   using key = std::pair<clock::time_point, std::uint64_t>;
 
+  /// now + delay, saturated: a deadline beyond the clock's range is time_point::max(), "never".
+  static clock::time_point deadline_after(clock::duration delay);
   void loop();
 
   deliver_fn deliver_;

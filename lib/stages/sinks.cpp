@@ -1,5 +1,6 @@
 // Built-in sinks: stdout, file, null.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,8 +14,12 @@ namespace sluice::stages {
 namespace {
 
 /// Writes whole lines to a file descriptor: each batch is formatted into one buffer and written
-/// with write(2), so the output never ends in a partial line, even if the process dies between
-/// batches. Runs on a thread of its own (writes block).
+/// with write(2) (several calls if the kernel takes it in parts), so the output never ends in a
+/// partial line, even if the process dies between batches. When a write fails midway (a full
+/// disk: ENOSPC, a file size limit: EFBIG), a regular file is truncated back to the end of the
+/// last whole line written before the stage fails. A reader that went away (EPIPE) ends the sink
+/// with shutdown "output_closed", which the runner takes as the end of the output, not a failure.
+/// Runs on a thread of its own (writes block).
 class line_sink final : public consumer<json> {
  public:
   line_sink(const json& o, const stage_instance& instance, bool to_stdout)
@@ -48,21 +53,45 @@ class line_sink final : public consumer<json> {
       }
       out_ += '\n';
     }
-    if (!write_all()) ctx.stop(exit_reason::error(path_ + ": write failed: " + std::strerror(errno)));
+    std::size_t written = 0;
+    const int error = write_all(written);
+    if (error == 0) return;
+    if (error == EPIPE) return ctx.stop(exit_reason::shutdown("output_closed"));
+    ctx.stop(exit_reason::error(path_ + ": write failed: " + std::strerror(error) + drop_partial_line(written)));
   }
 
  private:
-  bool write_all() {
-    std::size_t done = 0;
-    while (done < out_.size()) {
-      const ssize_t n = ::write(fd_, out_.data() + done, out_.size() - done);
+  /// Writes out_; 0, or the errno of the write that failed after `written` bytes went out.
+  int write_all(std::size_t& written) {
+    while (written < out_.size()) {
+      const ssize_t n = ::write(fd_, out_.data() + written, out_.size() - written);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return false;
+        return errno;
       }
-      done += static_cast<std::size_t>(n);
+      written += static_cast<std::size_t>(n);
     }
-    return true;
+    return 0;
+  }
+
+  /// After a failed write that left the first `written` bytes of out_ in the file: cuts a regular
+  /// file back to the end of the last whole line. "" if that worked or nothing needed cutting,
+  /// else what went wrong, for the error message. (A pipe or terminal cannot be cut.)
+  std::string drop_partial_line(std::size_t written) {
+    const auto last_newline = written == 0 ? std::string::npos : out_.rfind('\n', written - 1);
+    const std::size_t whole = last_newline == std::string::npos ? 0 : last_newline + 1;
+    if (whole == written) return {};
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return {};
+    // The file offset is just past the bytes written (O_APPEND too: a write moves it to the end).
+    const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+    const off_t keep = end - static_cast<off_t>(written - whole);
+    if (end < 0 || keep < 0 || ::ftruncate(fd_, keep) != 0) {
+      const char* why = end < 0 || keep >= 0 ? std::strerror(errno) : "offset before the batch";
+      return std::string("; the last line may be incomplete (cannot truncate: ") + why + ")";
+    }
+    ::lseek(fd_, keep, SEEK_SET);
+    return {};
   }
 
   bool to_stdout_;
@@ -86,6 +115,7 @@ std::vector<option_spec> sink_options(bool with_path) {
     o.push_back(opt("path", option_type::string, "the file to write (one file sink per path)", true));
     o.back().claim = option_claim::exclusive;
     o.back().claims_file = true;
+    o.back().min_length = 1;
   }
   auto format = opt("format", option_type::string, "jsonl: one JSON value per line; text: strings as they are, other values as JSON", false, "jsonl");
   format.one_of = {"jsonl", "text"};

@@ -3,16 +3,20 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "stages/builtin.hpp"
+#include "stages/json_line.hpp"
 #include "stages/line_reader.hpp"
+#include "stages/utf8.hpp"
 
 namespace sluice::stages {
 
@@ -20,36 +24,55 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// `range`: from, from + step, ... up to `to` inclusive (endless without `to`).
+/// `range`: from, from + step, ... up to `to` inclusive (endless without `to`), and never past the
+/// ends of int64: the last number it can reach is emitted and the source ends, without wrapping.
 class range_source final : public producer<json> {
  public:
   range_source(const json& o, const stage_instance&)
       : next_(int_option(o, "from", 0)), step_(int_option(o, "step", 1)) {
     if (o.contains("to") && !o["to"].is_null()) to_ = o["to"].get<std::int64_t>();
+    done_ = beyond_to(next_);
   }
   void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
     std::vector<json> batch;
     batch.reserve(demand);
-    for (std::size_t i = 0; i < demand && !done(); ++i, next_ += step_) batch.emplace_back(next_);
+    for (std::size_t i = 0; i < demand && !done_; ++i) {
+      batch.emplace_back(next_);
+      advance();
+    }
     ctx.emit(std::move(batch));
-    if (done()) ctx.stop_after_dispatch();
+    if (done_) ctx.stop_after_dispatch();
   }
 
  private:
-  bool done() const { return to_ && (step_ > 0 ? next_ > *to_ : next_ < *to_); }
+  void advance() {
+    std::int64_t n = 0;
+    if (__builtin_add_overflow(next_, step_, &n)) {
+      done_ = true;  // the next number is past INT64_MAX (or INT64_MIN): the range ends here
+      return;
+    }
+    next_ = n;
+    done_ = beyond_to(n);
+  }
+  bool beyond_to(std::int64_t n) const { return to_ && (step_ > 0 ? n > *to_ : n < *to_); }
   std::int64_t next_;
   std::int64_t step_;
   std::optional<std::int64_t> to_;
+  bool done_ = false;
 };
 
 struct pace_tick {};
+
+/// The highest `rate` a generate source paces: one event per nanosecond, the clock's resolution.
+constexpr double max_paced_rate = 1e9;
 
 /// `generate`: `event` as given, `count` times (endless without), at most `rate` per second.
 class generate_source final : public producer<json> {
  public:
   generate_source(const json& o, const stage_instance&) : event_(o.value("event", json())) {
     if (o.contains("count") && !o["count"].is_null()) left_ = o["count"].get<std::uint64_t>();
-    if (o.contains("rate") && !o["rate"].is_null()) rate_ = o["rate"].get<double>();
+    // A rate the clock cannot pace (beyond one event per nanosecond) means "as fast as demanded".
+    if (o.contains("rate") && !o["rate"].is_null() && o["rate"].get<double>() <= max_paced_rate) rate_ = o["rate"].get<double>();
   }
   void init(stage_context<json>&) override { started_ = std::chrono::steady_clock::now(); }
   void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
@@ -68,8 +91,7 @@ class generate_source final : public producer<json> {
     std::uint64_t n = wanted_;
     if (left_) n = std::min<std::uint64_t>(n, *left_);
     if (rate_) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-      const auto allowed = static_cast<std::uint64_t>(elapsed * *rate_) + 1;
+      const std::uint64_t allowed = allowed_so_far();
       n = std::min<std::uint64_t>(n, allowed > emitted_ ? allowed - emitted_ : 0);
     }
     if (n > 0) {
@@ -82,12 +104,19 @@ class generate_source final : public producer<json> {
     // Paced and still wanted: come back when the next event is due (an idle source sets no timer).
     if (rate_ && wanted_ > 0 && !timer_armed_) {
       timer_armed_ = true;
-      const auto due = std::chrono::duration<double>(static_cast<double>(emitted_) / *rate_);
-      const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(due) -
-                        (std::chrono::steady_clock::now() - started_);
-      ctx.process().send_after(ctx.self(), pace_tick{}, std::max<std::chrono::steady_clock::duration>(wait, 1ms));
+      // In seconds, as doubles: no integer conversion to overflow (send_after saturates the rest).
+      const double wait = static_cast<double>(emitted_) / *rate_ - elapsed();
+      ctx.process().send_after(ctx.self(), pace_tick{}, std::chrono::duration<double>(std::max(wait, 0.001)));
     }
   }
+
+  /// How many events the rate allows since the start (the first at once), saturated.
+  std::uint64_t allowed_so_far() const {
+    const double allowed = elapsed() * *rate_ + 1;
+    constexpr double beyond = 18446744073709551616.0;  // 2^64: the cast below would be undefined
+    return allowed >= beyond ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(allowed);
+  }
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(); }
 
   json event_;
   std::optional<std::uint64_t> left_;
@@ -123,9 +152,20 @@ class tick_source final : public producer<json> {
 
 struct read_more {};
 
+/// Default and largest `max_depth`: deep enough for any real document (the jq stage takes 512
+/// levels). What is done with a value downstream recurses (dump, copy, comparison): measured, about
+/// 200 bytes of stack per level in a release build and 3 KB under ASan, so 1000 levels stay well
+/// within a worker thread's 4 MB stack in every build.
+constexpr std::int64_t default_max_depth = 512;
+constexpr std::int64_t largest_max_depth = 1000;
+/// Default and largest `max_line_bytes`: 16 MiB and 1 GiB.
+constexpr std::int64_t default_max_line_bytes = std::int64_t{16} << 20;
+constexpr std::int64_t largest_max_line_bytes = std::int64_t{1} << 30;
+
 /// `file` and `stdin`: lines (each a JSON string) or jsonl (each line parsed). Runs on a thread of
-/// its own (reads block). A bad jsonl line fails the stage naming file and line, or is skipped and
-/// counted (`on_error: skip`).
+/// its own (reads block). A line that is too long, not UTF-8, not JSON (jsonl) or nested too deep
+/// (jsonl) fails the stage naming file and line, after the lines read before it were sent on, or
+/// is skipped and counted (`on_error: skip`).
 class line_source final : public producer<json> {
  public:
   line_source(const json& o, const stage_instance& instance, bool from_stdin)
@@ -133,16 +173,18 @@ class line_source final : public producer<json> {
         path_(from_stdin ? std::string("<stdin>") : string_option(o, "path", "")),
         jsonl_(string_option(o, "format", "lines") == "jsonl"),
         skip_errors_(string_option(o, "on_error", "fail") == "skip"),
+        max_depth_(static_cast<std::size_t>(int_option(o, "max_depth", default_max_depth))),
+        max_line_(static_cast<std::size_t>(int_option(o, "max_line_bytes", default_max_line_bytes))),
         counters_(instance.stats) {}
 
   void init(stage_context<json>& ctx) override {
     if (from_stdin_) {
-      reader_.emplace(STDIN_FILENO, /*owns=*/false);
+      reader_.emplace(STDIN_FILENO, /*owns=*/false, max_line_);
       return;
     }
     const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ctx.stop(exit_reason::error(path_ + ": cannot open: " + std::strerror(errno)));
-    reader_.emplace(fd, /*owns=*/true);
+    reader_.emplace(fd, /*owns=*/true, max_line_);
   }
 
   void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
@@ -165,34 +207,60 @@ class line_source final : public producer<json> {
         ctx.process().send(ctx.self(), read_more{});
         break;
       }
-      if (r == line_reader::result::error) return ctx.stop(exit_reason::error(path_ + ": read failed: " + reader_->error()));
-      if (r == line_reader::result::end) {
-        ctx.emit(std::move(batch));
-        reader_.reset();
-        return ctx.stop_after_dispatch();
-      }
+      if (r == line_reader::result::error) return finish(ctx, batch, exit_reason::error(path_ + ": read failed: " + reader_->error()));
+      if (r == line_reader::result::end) return finish(ctx, batch, exit_reason::normal());
       ++line_no_;
-      if (!jsonl_) {
-        batch.emplace_back(std::move(line));
-        --wanted_;
-        continue;
-      }
-      json value = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (value.is_discarded()) {
-        if (!skip_errors_) return ctx.stop(exit_reason::error(path_ + ":" + std::to_string(line_no_) + ": not valid JSON"));
-        if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      batch.push_back(std::move(value));
-      --wanted_;
+      std::string problem = r == line_reader::result::too_long
+                                ? "line longer than max_line_bytes (" + std::to_string(max_line_) + " bytes)"
+                                : take(line, batch);
+      if (problem.empty()) continue;
+      if (!skip_errors_) return finish(ctx, batch, exit_reason::error(where() + problem));
+      if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
     }
     ctx.emit(std::move(batch));
   }
+
+  /// Turns `line` into an event at the end of `batch`; what is wrong with it otherwise.
+  std::string take(std::string& line, std::vector<json>& batch) {
+    if (!jsonl_) {
+      const std::size_t bad = first_invalid_utf8(line);
+      if (bad != std::string_view::npos) return "not valid UTF-8 (byte " + std::to_string(bad + 1) + ")";
+      batch.emplace_back(std::move(line));
+      --wanted_;
+      return {};
+    }
+    json_line parsed = parse_json_line(line, max_depth_);
+    switch (parsed.what) {
+      case json_line::status::ok:
+        batch.push_back(std::move(parsed.value));
+        --wanted_;
+        return {};
+      case json_line::status::too_deep:
+        return "nested deeper than max_depth (" + std::to_string(max_depth_) + ")";
+      case json_line::status::not_utf8:
+        return "not valid UTF-8 (byte " + std::to_string(parsed.byte + 1) + ")";
+      case json_line::status::not_json:
+        break;
+    }
+    return "not valid JSON (byte " + std::to_string(parsed.byte + 1) + ")";
+  }
+
+  /// Sends on what was read, then ends with `reason` once it was dispatched: the events before a
+  /// failure are delivered, the failure still ends the stage.
+  void finish(stage_context<json>& ctx, std::vector<json>& batch, exit_reason reason) {
+    ctx.emit(std::move(batch));
+    reader_.reset();
+    ctx.stop_after_dispatch(std::move(reason));
+  }
+
+  std::string where() const { return path_ + ":" + std::to_string(line_no_) + ": "; }
 
   bool from_stdin_;
   std::string path_;
   bool jsonl_;
   bool skip_errors_;
+  std::size_t max_depth_;
+  std::size_t max_line_;
   std::shared_ptr<stage_counters> counters_;
   std::optional<line_reader> reader_;
   std::uint64_t wanted_ = 0;
@@ -205,13 +273,28 @@ std::vector<option_spec> line_options(bool with_path) {
     o.push_back(opt("path", option_type::string, "the file to read (no file sink may write it)", true));
     o.back().claim = option_claim::shared;
     o.back().claims_file = true;
+    o.back().min_length = 1;
   }
   auto format = opt("format", option_type::string, "lines: each line a JSON string; jsonl: each line parsed", false, "lines");
   format.one_of = {"lines", "jsonl"};
   o.push_back(format);
-  auto on_error = opt("on_error", option_type::string, "a line that is not JSON (jsonl): fail the stage naming file and line, or skip it (counted)", false, "fail");
+  auto on_error = opt("on_error", option_type::string,
+                      "a bad line (too long, not UTF-8, not JSON or too deep): fail the stage naming file and line "
+                      "(the lines before it are delivered), or skip it (counted)",
+                      false, "fail");
   on_error.one_of = {"fail", "skip"};
   o.push_back(on_error);
+  auto depth = opt("max_depth", option_type::integer, "jsonl: the deepest nesting of arrays and objects a line may have",
+                   false, default_max_depth);
+  depth.minimum = 1;
+  depth.maximum = static_cast<double>(largest_max_depth);
+  o.push_back(depth);
+  auto length = opt("max_line_bytes", option_type::integer,
+                    "the longest line in bytes (without its newline); a longer one is never held in memory whole",
+                    false, default_max_line_bytes);
+  length.minimum = 1;
+  length.maximum = static_cast<double>(largest_max_line_bytes);
+  o.push_back(length);
   return o;
 }
 
@@ -241,15 +324,16 @@ void register_sources(pipeline::registry& r) {
   {
     auto count = opt("count", option_type::integer, "how many events; absent: endless");
     count.minimum = 0;
-    auto rate = opt("rate", option_type::number, "events per second; absent: as fast as demanded");
+    auto rate = opt("rate", option_type::number, "events per second; absent (or above 1e9, beyond what the clock paces): as fast as demanded");
     rate.minimum = 0.001;
     r.add(describe("generate", stage_role::source,
                     "Emits `event` as given, `count` times (endless without), at most `rate` per second.",
                     {opt("event", option_type::any, "the event to emit", false, json()), count, rate}, start_json_stage<generate_source>));
   }
   {
-    auto interval = opt("interval_ms", option_type::integer, "milliseconds between ticks", true);
+    auto interval = opt("interval_ms", option_type::integer, "milliseconds between ticks (at most 365 days)", true);
     interval.minimum = 1;
+    interval.maximum = 365.0 * 24 * 3600 * 1000;
     auto count = opt("count", option_type::integer, "how many ticks; absent: endless");
     count.minimum = 0;
     r.add(describe("tick", stage_role::source,

@@ -11,6 +11,7 @@
 
 #include <sluice/process/behaviour.hpp>
 #include <sluice/process/call.hpp>
+#include <sluice/process/delay.hpp>
 #include <sluice/process/log.hpp>
 #include <sluice/process/message.hpp>
 #include <sluice/process/pid.hpp>
@@ -89,10 +90,11 @@ class runtime {
   /// The pid registered under `name`, if any.
   [[nodiscard]] std::optional<pid> whereis(const std::string& name) const;
 
-  /// Delivers `value` to `to` after `delay`, unless cancelled first.
-  template <class T>
-  timer_ref send_after(pid to, T&& value, duration delay) {
-    return send_after_message(to, message::make(std::forward<T>(value)), delay);
+  /// Delivers `value` to `to` after `delay` (any chrono unit; too long to represent: never),
+  /// unless cancelled first.
+  template <class T, class Rep, class Period>
+  timer_ref send_after(pid to, T&& value, std::chrono::duration<Rep, Period> delay) {
+    return send_after_message(to, message::make(std::forward<T>(value)), saturating_delay(delay));
   }
   timer_ref send_after_message(pid to, message msg, duration delay);
   /// True if the timer was still pending (its message will not be delivered).
