@@ -41,7 +41,7 @@ class batch_stage final : public producer_consumer<json, json> {
 
   demand_kind handle_subscribe(peer_kind peer, const subscription_options&, subscription_ref from,
                                stage_context<json>&) override {
-    if (peer == peer_kind::producer) producers_.push_back(from.id);
+    if (peer == peer_kind::producer) producers_.push_back(from);
     return demand_kind::automatic;
   }
   void handle_events(std::span<json> events, subscription_ref, stage_context<json>& ctx) override {
@@ -58,7 +58,7 @@ class batch_stage final : public producer_consumer<json, json> {
   }
   void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>& ctx) override {
     // A consumer's cancel, or one producer of several ending, is not the end of the input.
-    if (std::erase(producers_, from.id) == 0 || !producers_.empty()) return;
+    if (std::erase(producers_, from) == 0 || !producers_.empty()) return;
     if (!current_.empty()) flush(ctx);  // the input ended: what is collected goes out
   }
 
@@ -72,7 +72,7 @@ class batch_stage final : public producer_consumer<json, json> {
   std::chrono::milliseconds timeout_;
   json::array_t current_;
   std::uint64_t batch_no_ = 0;
-  std::vector<std::uint64_t> producers_;  // the subscriptions to producers still open
+  std::vector<subscription_ref> producers_;  // the subscriptions to producers still open
 };
 
 struct refill {};
@@ -94,8 +94,8 @@ class rate_limit_stage final : public producer_consumer<json, json> {
     return demand_kind::manual;
   }
   void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>&) override {
-    std::erase_if(producers_, [&](const subscription_ref& p) { return p.id == from.id; });
-    pacer_.remove(from.id);
+    // A consumer's cancel is not a producer's: ids are unique per subscriber only.
+    if (std::erase(producers_, from) != 0) pacer_.remove(from.id);
   }
   void handle_events(std::span<json> events, subscription_ref from, stage_context<json>& ctx) override {
     pacer_.received(from.id, events.size());
@@ -152,7 +152,7 @@ class jq_stage final : public producer_consumer<json, json> {
  public:
   jq_stage(const json& o, const stage_instance& instance)
       : program_(std::get<jq_program>(jq_program::compile(o.at("filter").get<std::string>(),
-                                                          static_cast<std::size_t>(int_option(o, "max_depth", 512))))),
+                                                          static_cast<std::size_t>(int_option(o, "max_depth", jq_program::default_max_depth))))),
         skip_errors_(string_option(o, "on_error", "fail") == "skip"),
         counters_(instance.stats) {}
 
@@ -164,7 +164,7 @@ class jq_stage final : public producer_consumer<json, json> {
     return demand_kind::manual;
   }
   void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>&) override {
-    std::erase_if(producers_, [&](const upstream& u) { return u.from.id == from.id; });
+    std::erase_if(producers_, [&](const upstream& u) { return u.from == from; });
   }
 
   void handle_events(std::span<json> events, subscription_ref from, stage_context<json>& ctx) override {
