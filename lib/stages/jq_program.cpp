@@ -25,7 +25,10 @@ extern "C" {  // libjq 1.6's headers do not say so themselves
 #include <jv.h>
 }
 
+#include <algorithm>
 #include <climits>
+#include <exception>
+#include <limits>
 #include <cmath>
 #include <mutex>
 #include <unordered_map>
@@ -70,9 +73,36 @@ class jv_guard {
 constexpr double two_to_53 = 9007199254740992.0;
 constexpr int error_exit_code = 5;  // the jq CLI's exit status after a runtime error
 
-[[noreturn]] void too_deep() {
-  throw jq_error("value nested deeper than " + std::to_string(jq_program::max_depth) + " levels",
-                 json(), error_exit_code, false);
+/// `what` ("input", "output") is nested deeper than `limit`.
+[[noreturn]] void too_deep(const char* what, std::size_t limit) {
+  std::string text = std::string("jq ") + what + " nested deeper than max_depth (" + std::to_string(limit) + " levels)";
+  json value = text;
+  throw jq_error(text, std::move(value), error_exit_code, false);
+}
+
+/// Frees `v` without recursion: libjq's jv_free recurses once per level of nesting, which a value
+/// built 100,000 levels deep (`reduce range(100000) as $i (0; [.])`) turns into a stack overflow.
+/// A container this code holds the only reference to is opened: its members are taken out (new
+/// references) before it is freed, so that free only drops references. Shared values just lose
+/// ours.
+void free_deep(jv v) {
+  std::vector<jv> pending{v};
+  while (!pending.empty()) {
+    jv top = pending.back();
+    pending.pop_back();
+    const jv_kind kind = jv_get_kind(top);
+    if ((kind == JV_KIND_ARRAY || kind == JV_KIND_OBJECT) && jv_get_refcnt(top) == 1) {
+      if (kind == JV_KIND_ARRAY) {
+        const int n = jv_array_length(jv_copy(top));
+        for (int i = 0; i < n; ++i) pending.push_back(jv_array_get(jv_copy(top), i));
+      } else {
+        for (int it = jv_object_iter(top); jv_object_iter_valid(top, it); it = jv_object_iter_next(top, it)) {
+          pending.push_back(jv_object_iter_value(top, it));
+        }
+      }
+    }
+    jv_free(top);
+  }
 }
 
 int checked_size(std::size_t n) {
@@ -123,7 +153,7 @@ class key_cache {
 /// Converts nlohmann values to new jv values. Binary values become arrays of byte values.
 class to_jv_converter {
  public:
-  explicit to_jv_converter(key_cache& keys) noexcept : keys_(keys) {}
+  to_jv_converter(key_cache& keys, std::size_t limit) noexcept : keys_(keys), limit_(limit) {}
 
   jv operator()(const json& j, std::size_t depth = 0) {
     switch (j.type()) {
@@ -136,10 +166,10 @@ class to_jv_converter {
       case json::value_t::string: return to_jv(j.get_ref<const std::string&>());
       case json::value_t::binary: return binary(j.get_binary());
       case json::value_t::array:
-        if (depth >= jq_program::max_depth) too_deep();
+        if (depth >= limit_) too_deep("input", limit_);
         return array(j, depth);
       case json::value_t::object:
-        if (depth >= jq_program::max_depth) too_deep();
+        if (depth >= limit_) too_deep("input", limit_);
         return object(j, depth);
     }
     return jv_null();
@@ -173,6 +203,7 @@ class to_jv_converter {
   }
 
   key_cache& keys_;
+  std::size_t limit_;
 };
 
 // ---- jv -> json ----------------------------------------------------------------------------------
@@ -186,50 +217,69 @@ json number_of(double d) {
   return json(d);
 }
 
-json from_jv(jv v, std::size_t depth);
+/// Converts jv values to new nlohmann values, nested at most `limit` deep.
+class from_jv_converter {
+ public:
+  explicit from_jv_converter(std::size_t limit) noexcept : limit_(limit) {}
 
-json from_jv_array(jv a, std::size_t depth) {
-  json out = json::array();
-  auto& elements = out.get_ref<json::array_t&>();
-  const int n = jv_array_length(jv_copy(a));
-  elements.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) elements.push_back(from_jv(jv_array_get(jv_copy(a), i), depth + 1));
-  return out;
-}
-
-json from_jv_object(jv o, std::size_t depth) {
-  json out = json::object();
-  auto& members = out.get_ref<json::object_t&>();
-  for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
-    std::string key;
-    {
-      jv_owner k(jv_object_iter_key(o, it));
-      key = string_of(k.get());
+  /// The json equal to `v`; consumes `v`, without recursion when `v` is too deep.
+  json operator()(jv v) {
+    json out;
+    try {
+      out = convert(jv_copy(v), 0);
+    } catch (...) {
+      free_deep(v);
+      throw;
     }
-    members.emplace(std::move(key), from_jv(jv_object_iter_value(o, it), depth + 1));
+    jv_free(v);  // within the limit: libjq's recursion is as deep as ours was
+    return out;
   }
-  return out;
-}
 
-/// The json equal to `v`; consumes `v`.
-json from_jv(jv v, std::size_t depth) {
-  jv_owner own(v);
-  switch (jv_get_kind(v)) {
-    case JV_KIND_INVALID:
-    case JV_KIND_NULL: return json();
-    case JV_KIND_FALSE: return json(false);
-    case JV_KIND_TRUE: return json(true);
-    case JV_KIND_NUMBER: return number_of(jv_number_value(v));
-    case JV_KIND_STRING: return json(string_of(v));
-    case JV_KIND_ARRAY:
-      if (depth >= jq_program::max_depth) too_deep();
-      return from_jv_array(v, depth);
-    case JV_KIND_OBJECT:
-      if (depth >= jq_program::max_depth) too_deep();
-      return from_jv_object(v, depth);
+ private:
+  json convert(jv v, std::size_t depth) {
+    jv_owner own(v);
+    switch (jv_get_kind(v)) {
+      case JV_KIND_INVALID:
+      case JV_KIND_NULL: return json();
+      case JV_KIND_FALSE: return json(false);
+      case JV_KIND_TRUE: return json(true);
+      case JV_KIND_NUMBER: return number_of(jv_number_value(v));
+      case JV_KIND_STRING: return json(string_of(v));
+      case JV_KIND_ARRAY:
+        if (depth >= limit_) too_deep("output", limit_);
+        return array(v, depth);
+      case JV_KIND_OBJECT:
+        if (depth >= limit_) too_deep("output", limit_);
+        return object(v, depth);
+    }
+    return json();
   }
-  return json();
-}
+
+  json array(jv a, std::size_t depth) {
+    json out = json::array();
+    auto& elements = out.get_ref<json::array_t&>();
+    const int n = jv_array_length(jv_copy(a));
+    elements.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) elements.push_back(convert(jv_array_get(jv_copy(a), i), depth + 1));
+    return out;
+  }
+
+  json object(jv o, std::size_t depth) {
+    json out = json::object();
+    auto& members = out.get_ref<json::object_t&>();
+    for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+      std::string key;
+      {
+        jv_owner k(jv_object_iter_key(o, it));
+        key = string_of(k.get());
+      }
+      members.emplace(std::move(key), convert(jv_object_iter_value(o, it), depth + 1));
+    }
+    return out;
+  }
+
+  std::size_t limit_;
+};
 
 // ---- messages ------------------------------------------------------------------------------------
 
@@ -321,6 +371,8 @@ struct jq_program::state {
   std::string source;
   std::vector<std::string> reported;  ///< messages jq sent to its callback (compile errors)
   key_cache keys;
+  std::size_t max_depth = default_max_depth;
+  bool running = false;  ///< a run was started and jq_next has not ended it
 
   state() = default;
   state(const state&) = delete;
@@ -336,7 +388,7 @@ void jq_program::state::throw_runtime_error(jv msg) {
   jv_owner own(msg);
   std::string text = text_of(msg);
   if (!reported.empty()) text += '\n' + join(reported);
-  throw jq_error(text, from_jv(jv_copy(msg), 0), error_exit_code, false);
+  throw jq_error(text, from_jv_converter(max_depth)(jv_copy(msg)), error_exit_code, false);
 }
 
 /// After a halt: `halt` reports halted; `halt_error` throws. Either way the state is repaired.
@@ -352,7 +404,7 @@ jq_outcome jq_program::state::end_halt() {
   const int exit_code = jv_get_kind(code.get()) == JV_KIND_NUMBER
                             ? static_cast<int>(jv_number_value(code.get()))
                             : error_exit_code;
-  json value = jv_is_valid(message.get()) ? from_jv(jv_copy(message.get()), 0) : json();
+  json value = jv_is_valid(message.get()) ? from_jv_converter(max_depth)(jv_copy(message.get())) : json();
   std::string text = value.is_string() ? value.get<std::string>() : value.dump();
   throw jq_error(text, std::move(value), exit_code, true);
 }
@@ -364,12 +416,13 @@ jq_program::~jq_program() = default;
 
 const std::string& jq_program::source() const noexcept { return s_->source; }
 
-std::variant<jq_program, std::string> jq_program::compile(std::string_view program) {
+std::variant<jq_program, std::string> jq_program::compile(std::string_view program, std::size_t max_depth) {
   if (program.find('\0') != std::string_view::npos) return std::string("jq program contains a NUL byte");
   initialise_regex_library();
 
   auto s = std::make_unique<state>();
   s->source = std::string(program);
+  s->max_depth = std::clamp<std::size_t>(max_depth, 1, max_max_depth);
   s->jq = new_state(&s->reported);
   if (s->jq == nullptr) throw std::bad_alloc();
   if (jq_compile(s->jq, s->source.c_str()) == 0) {
@@ -380,22 +433,45 @@ std::variant<jq_program, std::string> jq_program::compile(std::string_view progr
   return jq_program(std::move(s));
 }
 
+std::size_t jq_program::max_depth() const noexcept { return s_->max_depth; }
+bool jq_program::running() const noexcept { return s_->running; }
+void jq_program::abandon() noexcept { s_->running = false; }
+
 jq_outcome jq_program::run(const json& input, std::vector<json>& outputs) {
-  jq_state* jq = s_->jq;
+  start(input);
+  return next(std::numeric_limits<std::size_t>::max(), outputs);
+}
+
+void jq_program::start(const json& input) {
+  s_->running = false;
   s_->reported.clear();
-  jq_start(jq, to_jv_converter(s_->keys)(input), 0);
-  for (;;) {
+  jq_start(s_->jq, to_jv_converter(s_->keys, s_->max_depth)(input), 0);
+  s_->running = true;
+}
+
+jq_outcome jq_program::next(std::size_t max, std::vector<json>& outputs) {
+  if (!s_->running) return jq_outcome::finished;
+  struct end_on_throw {  // an output too deep or a failed allocation ends the run too
+    bool& running;
+    ~end_on_throw() {
+      if (std::uncaught_exceptions() != 0) running = false;
+    }
+  } guard{s_->running};
+  jq_state* jq = s_->jq;
+  for (std::size_t k = 0; k < max; ++k) {
     jv out = jq_next(jq);
     if (jv_is_valid(out)) {
-      outputs.push_back(from_jv(out, 0));
+      outputs.push_back(from_jv_converter(s_->max_depth)(out));
       continue;
     }
+    // jq_next must not be called again after an invalid value (libjq asserts).
+    s_->running = false;
     if (jv_invalid_has_msg(jv_copy(out))) s_->throw_runtime_error(jv_invalid_get_msg(out));
     jv_free(out);
-    break;
+    if (jq_halted(jq) != 0) return s_->end_halt();
+    return jq_outcome::finished;
   }
-  if (jq_halted(jq) != 0) return s_->end_halt();
-  return jq_outcome::finished;
+  return jq_outcome::more;
 }
 
 }  // namespace sluice::stages

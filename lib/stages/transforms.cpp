@@ -1,6 +1,9 @@
 // Built-in transforms: jq, batch, rate_limit.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,6 +11,7 @@
 #include <sluice/stages/jq_program.hpp>
 
 #include "stages/builtin.hpp"
+#include "stages/rate_pacer.hpp"
 
 namespace sluice::stages {
 
@@ -19,13 +23,27 @@ struct flush_due {
   std::uint64_t batch;
 };
 
+/// The longest `timeout_ms` of `batch`: a week. Far beyond any sensible batching delay, and far
+/// below where milliseconds overflow the timer's nanoseconds (about 292 years).
+/// The largest `size` of `batch`: ten million events in one array is already a lot of memory.
+constexpr std::int64_t max_batch_size = 10'000'000;
+
+constexpr std::int64_t max_batch_timeout_ms = 7LL * 24 * 60 * 60 * 1000;
+
 /// `batch`: collects events into arrays of `size`; a partial batch goes out after `timeout_ms`
-/// (from its first event) and when the input ends.
+/// (from its first event) and when the input ends (its last producer has ended: with several
+/// producers, one ending is not the end of the input).
 class batch_stage final : public producer_consumer<json, json> {
  public:
   batch_stage(const json& o, const stage_instance&)
-      : size_(static_cast<std::size_t>(int_option(o, "size", 100))), timeout_(std::chrono::milliseconds(int_option(o, "timeout_ms", 0))) {}
+      : size_(static_cast<std::size_t>(int_option(o, "size", 100))),
+        timeout_(std::chrono::milliseconds(std::clamp<std::int64_t>(int_option(o, "timeout_ms", 0), 0, max_batch_timeout_ms))) {}
 
+  demand_kind handle_subscribe(peer_kind peer, const subscription_options&, subscription_ref from,
+                               stage_context<json>&) override {
+    if (peer == peer_kind::producer) producers_.push_back(from);
+    return demand_kind::automatic;
+  }
   void handle_events(std::span<json> events, subscription_ref, stage_context<json>& ctx) override {
     for (json& e : events) {
       if (current_.empty() && timeout_.count() > 0) {
@@ -38,7 +56,9 @@ class batch_stage final : public producer_consumer<json, json> {
   void handle_info(message& m, stage_context<json>& ctx) override {
     if (auto* f = m.get_if<flush_due>(); f != nullptr && f->batch == batch_no_ && !current_.empty()) flush(ctx);
   }
-  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref, stage_context<json>& ctx) override {
+  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>& ctx) override {
+    // A consumer's cancel, or one producer of several ending, is not the end of the input.
+    if (std::erase(producers_, from) == 0 || !producers_.empty()) return;
     if (!current_.empty()) flush(ctx);  // the input ended: what is collected goes out
   }
 
@@ -52,93 +72,249 @@ class batch_stage final : public producer_consumer<json, json> {
   std::chrono::milliseconds timeout_;
   json::array_t current_;
   std::uint64_t batch_no_ = 0;
+  std::vector<subscription_ref> producers_;  // the subscriptions to producers still open
 };
 
 struct refill {};
 
 /// `rate_limit`: passes events on at most `per_second`, by asking its producers for no more than
-/// that (manual demand, refilled ten times a second). Nothing is dropped and nothing piles up:
+/// that (manual demand; the arithmetic is rate_pacer's). Nothing is dropped and nothing piles up:
 /// what is not asked for is not produced.
 class rate_limit_stage final : public producer_consumer<json, json> {
  public:
-  rate_limit_stage(const json& o, const stage_instance&) : per_second_(o.value("per_second", 1.0)) {}
+  rate_limit_stage(const json& o, const stage_instance&)
+      : pacer_(o.value("per_second", 1.0), rate_pacer::clock::now()) {}
 
   demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
                                stage_context<json>& ctx) override {
-    if (peer == peer_kind::producer) {
-      producers_.push_back({from, opts.max_demand, 0});
-      if (!armed_) arm(ctx);
-      return demand_kind::manual;
-    }
-    return demand_kind::automatic;
+    if (peer != peer_kind::producer) return demand_kind::automatic;
+    producers_.push_back(from);
+    pacer_.add(from.id, opts.max_demand);
+    pump(ctx);
+    return demand_kind::manual;
   }
   void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>&) override {
-    std::erase_if(producers_, [&](const upstream& u) { return u.from == from; });
+    // A consumer's cancel is not a producer's: ids are unique per subscriber only.
+    if (std::erase(producers_, from) != 0) pacer_.remove(from.id);
   }
   void handle_events(std::span<json> events, subscription_ref from, stage_context<json>& ctx) override {
-    for (auto& u : producers_) {
-      if (u.from == from) u.in_flight -= std::min(u.in_flight, events.size());
-    }
+    pacer_.received(from.id, events.size());
     ctx.emit_in_place(events);  // passed on as they came: the batch itself goes on
+    pump(ctx);                  // re-ask at once when the credit allows (rates above max_demand)
   }
   void handle_info(message& m, stage_context<json>& ctx) override {
     if (!m.is<refill>()) return;
     armed_ = false;
-    credit_ = std::min(credit_ + per_second_ / 10.0, std::max(per_second_, 1.0));
-    for (auto& u : producers_) {
-      const auto room = u.max - std::min(u.max, u.in_flight);
-      const auto n = std::min<std::size_t>(room, static_cast<std::size_t>(std::floor(credit_)));
-      if (n == 0) continue;
-      ctx.ask(u.from, n);
-      u.in_flight += n;
-      credit_ -= static_cast<double>(n);
+    pump(ctx);
+  }
+
+ private:
+  /// Asks what the credit allows, and sets a wake if some room was left for lack of credit.
+  void pump(stage_context<json>& ctx) {
+    for (const rate_pacer::ask& a : pacer_.asks(rate_pacer::clock::now())) {
+      for (const subscription_ref& p : producers_) {
+        if (p.id == a.id) ctx.ask(p, a.n);
+      }
     }
-    if (!producers_.empty()) arm(ctx);
+    if (armed_) return;
+    if (auto wait = pacer_.wake_in()) {
+      armed_ = true;
+      ctx.process().send_after(ctx.self(), refill{}, *wait);
+    }
+  }
+
+  rate_pacer pacer_;
+  std::vector<subscription_ref> producers_;
+  bool armed_ = false;  // a refill is on its way: one at a time
+};
+
+/// How much of an event a jq error message shows.
+constexpr std::size_t shown_event_bytes = 200;
+
+/// `event` as compact JSON, cut after `shown_event_bytes` (at a UTF-8 character boundary).
+std::string shown(const json& event) {
+  std::string text = event.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() <= shown_event_bytes) return text;
+  const std::size_t size = text.size();
+  std::size_t cut = shown_event_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // a continuation byte
+  text.resize(cut);
+  return text + "... (" + std::to_string(size) + " bytes)";
+}
+
+/// `jq`: runs a jq program on each event; each input gives 0..n outputs, emitted as downstream
+/// takes them. A turn emits at most `outputs_per_turn` outputs (or one input batch's worth when
+/// the batch is larger); a run with more is resumed once those have been dispatched (an info
+/// queued behind them), keeping its jq_state in between. Meanwhile no new input is taken: demand
+/// upstream is manual, asked again only for events whose runs have ended, so at most max_demand
+/// events per subscription wait here. On a drain, a run stops at its next pause.
+class jq_stage final : public producer_consumer<json, json> {
+ public:
+  jq_stage(const json& o, const stage_instance& instance)
+      : program_(std::get<jq_program>(jq_program::compile(o.at("filter").get<std::string>(),
+                                                          static_cast<std::size_t>(int_option(o, "max_depth", jq_program::default_max_depth))))),
+        skip_errors_(string_option(o, "on_error", "fail") == "skip"),
+        counters_(instance.stats) {}
+
+  demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
+                               stage_context<json>& ctx) override {
+    if (peer != peer_kind::producer) return demand_kind::automatic;
+    producers_.push_back({from, opts.max_demand, opts.effective_min_demand(), opts.max_demand});
+    ctx.ask(from, opts.max_demand);
+    return demand_kind::manual;
+  }
+  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>&) override {
+    std::erase_if(producers_, [&](const upstream& u) { return u.from == from; });
+  }
+
+  void handle_events(std::span<json> events, subscription_ref from, stage_context<json>& ctx) override {
+    if (failed_) return;  // stopping: what still comes is not run
+    if (busy()) {         // a run is waiting for demand: this batch waits behind it
+      held_.push_back({from.id, std::vector<json>(std::make_move_iterator(events.begin()), std::make_move_iterator(events.end())), 0, events.size()});
+      return;
+    }
+    std::size_t budget = std::max(outputs_per_turn, events.size());
+    for (std::size_t i = 0; i < events.size() && !failed_; ++i) {
+      if (!run(events[i], budget, ctx)) {  // paused: the rest of the batch waits, this event first
+        held_.push_back({from.id, std::vector<json>(std::make_move_iterator(events.begin() + static_cast<std::ptrdiff_t>(i)),
+                                                    std::make_move_iterator(events.end())), 1, events.size()});
+        return pause(ctx);
+      }
+    }
+    flush(ctx);
+    batch_done(from.id, events.size(), ctx);
+  }
+
+  void handle_info(message& m, stage_context<json>& ctx) override {
+    if (!m.is<resume>()) return;
+    resumed_ = false;
+    work(ctx);
+  }
+
+  bool handle_input_end(stage_context<json>&) override {
+    input_ended_ = true;
+    return !busy() || failed_;  // else work() finishes once its runs are done
+  }
+
+  void handle_drain(stage_context<json>&) override {
+    drained_ = true;  // the run in progress (if any) stops when its resume comes
   }
 
  private:
   struct upstream {
     subscription_ref from;
     std::size_t max;
-    std::size_t in_flight;
+    std::size_t min;
+    std::size_t outstanding;  // asked for and not yet run to the end
   };
-  void arm(stage_context<json>& ctx) {
-    armed_ = true;
-    ctx.process().send_after(ctx.self(), refill{}, 100ms);
-  }
-  double per_second_;
-  double credit_ = 0;
-  bool armed_ = false;
-  std::vector<upstream> producers_;
-};
+  struct waiting_batch {
+    std::uint64_t from;
+    std::vector<json> events;
+    std::size_t next;   // the next event to start; the one before is the run in progress, if any
+    std::size_t asked;  // the events this batch counts against its subscription's demand
+  };
+  struct resume {};
 
-/// `jq`: runs a jq program on each event; each input gives 0..n outputs.
-class jq_stage final : public producer_consumer<json, json> {
- public:
-  jq_stage(const json& o, const stage_instance& instance)
-      : program_(std::get<jq_program>(jq_program::compile(o.at("filter").get<std::string>()))),
-        skip_errors_(string_option(o, "on_error", "fail") == "skip"),
-        counters_(instance.stats) {}
+  static constexpr std::size_t outputs_per_turn = 1024;
 
-  void handle_events(std::span<json> events, subscription_ref, stage_context<json>& ctx) override {
-    out_.clear();
-    for (const json& e : events) {
-      try {
-        (void)program_.run(e, out_);
-      } catch (const jq_error& err) {
-        if (!skip_errors_) throw;
-        if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
-      }
+  [[nodiscard]] bool busy() const noexcept { return program_.running() || !held_.empty(); }
+
+  /// Starts the run of `event`, and takes its outputs within `budget`; false when it paused.
+  bool run(const json& event, std::size_t& budget, stage_context<json>& ctx) {
+    ++position_;
+    try {
+      program_.start(event);
+    } catch (const jq_error& e) {
+      failure(e, event, ctx);
+      return true;
     }
+    return take(event, budget, ctx);
+  }
+
+  /// Takes outputs of the run in progress (of `event`) within `budget`; false when it paused.
+  bool take(const json& event, std::size_t& budget, stage_context<json>& ctx) {
+    try {
+      const std::size_t before = out_.size();
+      const jq_outcome o = program_.next(budget, out_);
+      budget -= std::min(budget, out_.size() - before);
+      if (o != jq_outcome::more) return true;
+      if (drained_) program_.abandon();  // draining: the rest of this run is not computed
+      return !program_.running();
+    } catch (const jq_error& e) {
+      failure(e, event, ctx);
+      return true;
+    }
+  }
+
+  /// Resumes: the run in progress, then the waiting batches, within a turn's budget.
+  void work(stage_context<json>& ctx) {
+    std::size_t budget = outputs_per_turn;
+    while (!held_.empty() && !failed_) {
+      waiting_batch& b = held_.front();
+      if (program_.running() && drained_) program_.abandon();  // draining: not resumed
+      if (program_.running() && !take(b.events[b.next - 1], budget, ctx)) return pause(ctx);
+      while (b.next < b.events.size() && !failed_) {
+        if (!run(b.events[b.next++], budget, ctx)) return pause(ctx);
+      }
+      const std::uint64_t from = b.from;
+      const std::size_t asked = b.asked;
+      held_.pop_front();
+      batch_done(from, asked, ctx);
+    }
+    flush(ctx);
+    if (input_ended_ && !failed_) ctx.stop_after_dispatch();
+  }
+
+  /// Emits this turn's outputs and resumes once downstream has taken them.
+  void pause(stage_context<json>& ctx) {
+    flush(ctx);
+    if (failed_ || resumed_) return;
+    resumed_ = true;
+    ctx.async_info(resume{});
+  }
+
+  void flush(stage_context<json>& ctx) {
+    if (out_.empty()) return;
     ctx.emit(std::move(out_));
     out_ = {};
   }
 
- private:
+  /// The `n` events of a batch from subscription `from` have been run: ask again at min_demand.
+  void batch_done(std::uint64_t from, std::size_t n, stage_context<json>& ctx) {
+    for (upstream& u : producers_) {
+      if (u.from.id != from) continue;
+      u.outstanding -= std::min(u.outstanding, n);
+      if (u.outstanding > u.min || failed_) return;
+      ctx.ask(u.from, u.max - u.outstanding);
+      u.outstanding = u.max;
+    }
+  }
+
+  /// A jq error on `event`: skipped and counted, or the stage stops with it once the outputs of
+  /// the events before (and of this one before its error) have been dispatched.
+  void failure(const jq_error& e, const json& event, stage_context<json>& ctx) {
+    if (skip_errors_) {
+      if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    failed_ = true;
+    held_.clear();
+    flush(ctx);
+    ctx.stop_after_dispatch(exit_reason::error("jq error on event " + std::to_string(position_) +
+                                               " of its input (" + shown(event) + "): " + e.what()));
+  }
+
   jq_program program_;
   bool skip_errors_;
   std::shared_ptr<stage_counters> counters_;
-  std::vector<json> out_;
+  std::vector<json> out_;              // this turn's outputs
+  std::vector<upstream> producers_;
+  std::deque<waiting_batch> held_;     // batches waiting for the run in progress; the front has it
+  std::uint64_t position_ = 0;         // events started so far: the current one's number
+  bool resumed_ = false;               // a resume is queued behind the outputs emitted
+  bool input_ended_ = false;           // the engine left finishing to this stage
+  bool drained_ = false;
+  bool failed_ = false;
 };
 
 }  // namespace
@@ -147,9 +323,13 @@ void register_transforms(pipeline::registry& r) {
   {
     auto on_error = opt("on_error", option_type::string, "a jq runtime error: fail the stage, or skip that event (counted)", false, "fail");
     on_error.one_of = {"fail", "skip"};
+    auto max_depth = opt("max_depth", option_type::integer, "deepest nesting of arrays and objects in and out of jq (1 to 4096); a deeper output is an error", false,
+                         static_cast<std::int64_t>(jq_program::default_max_depth));
+    max_depth.minimum = 1;
+    max_depth.maximum = static_cast<double>(jq_program::max_max_depth);
     auto t = describe("jq", stage_role::transform,
                     "Runs a jq program on each event; 0..n outputs each (maps, filters, flattens).",
-                    {opt("filter", option_type::string, "the jq program", true), on_error}, start_json_stage<jq_stage>);
+                    {opt("filter", option_type::string, "the jq program", true), on_error, max_depth}, start_json_stage<jq_stage>);
     t.check = [](const json& o) {
       std::vector<pipeline::option_problem> p;
       if (!o.contains("filter") || !o["filter"].is_string()) return p;
@@ -160,17 +340,20 @@ void register_transforms(pipeline::registry& r) {
     r.add(std::move(t));
   }
   {
-    auto size = opt("size", option_type::integer, "events per array", true);
+    auto size = opt("size", option_type::integer, "events per array (1 to 10,000,000)", true);
     size.minimum = 1;
-    auto timeout = opt("timeout_ms", option_type::integer, "flush a partial array this long after its first event (0: only when full or at the end)", false, 0);
+    size.maximum = static_cast<double>(max_batch_size);
+    auto timeout = opt("timeout_ms", option_type::integer, "flush a partial array this long after its first event (0: only when full or at the end; at most a week)", false, 0);
     timeout.minimum = 0;
+    timeout.maximum = static_cast<double>(max_batch_timeout_ms);
     r.add(describe("batch", stage_role::transform,
                     "Collects events into arrays of `size`; a partial array goes out after `timeout_ms` and at the end.",
                     {size, timeout}, start_json_stage<batch_stage>));
   }
   {
-    auto per_second = opt("per_second", option_type::number, "events per second", true);
-    per_second.minimum = 0.001;
+    auto per_second = opt("per_second", option_type::number, "events per second (0.001 to 1,000,000,000)", true);
+    per_second.minimum = rate_pacer::min_rate;
+    per_second.maximum = rate_pacer::max_rate;
     r.add(describe("rate_limit", stage_role::transform,
                     "Passes at most `per_second` events a second on, by holding demand back (never dropping).",
                     {per_second}, start_json_stage<rate_limit_stage>));

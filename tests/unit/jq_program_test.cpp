@@ -356,15 +356,106 @@ TEST_SUITE("jq_program") {
       for (std::size_t i = 1; i < depth; ++i) j = json::array({std::move(j)});
       return j;
     };
-    const json ok = nested(jq_program::max_depth);
+    const json ok = nested(jq_program::default_max_depth);
     CHECK(outputs_of(p, ok) == std::vector<json>{ok});
     std::vector<json> out;
-    CHECK_THROWS_AS((void)p.run(nested(jq_program::max_depth + 1), out), jq_error);
+    CHECK_THROWS_AS((void)p.run(nested(jq_program::default_max_depth + 1), out), jq_error);
     CHECK(outputs_of(p, json(1)) == std::vector<json>{1});
 
     auto deep_out = compiled("reduce range(513) as $i (0; [.])");
     CHECK_THROWS_AS((void)deep_out.run(json(nullptr), out), jq_error);
     CHECK_THROWS_AS((void)deep_out.run(json(nullptr), out), jq_error);  // and again: still usable
+  }
+
+  TEST_CASE("an output built deeper than max_depth is a jq_error naming the limit, without recursing down it") {
+    // libjq frees a value recursively, one frame per level: a million levels overflow the stack
+    // unless the converter takes the value apart itself.
+    auto p = compiled("reduce range(1000000) as $i (0; [.])");
+    std::vector<json> out;
+    for (int i = 0; i < 2; ++i) {
+      try {
+        (void)p.run(json(nullptr), out);
+        FAIL("no jq_error");
+      } catch (const jq_error& e) {
+        CHECK(std::string(e.what()) == "jq output nested deeper than max_depth (512 levels)");
+      }
+    }
+    CHECK(out.empty());
+  }
+
+  TEST_CASE("max_depth is a program's own, in and out") {
+    auto r = jq_program::compile(".", 3);
+    REQUIRE(std::holds_alternative<jq_program>(r));
+    auto& p = std::get<jq_program>(r);
+    CHECK(p.max_depth() == 3);
+    const json three = json::parse("[[[1]]]");
+    CHECK(outputs_of(p, three) == std::vector<json>{three});
+    std::vector<json> out;
+    CHECK_THROWS_WITH_AS((void)p.run(json::parse("[[[[1]]]]"), out), "jq input nested deeper than max_depth (3 levels)", jq_error);
+    auto wrap = std::get<jq_program>(jq_program::compile("[.]", 3));
+    CHECK_THROWS_WITH_AS((void)wrap.run(three, out), "jq output nested deeper than max_depth (3 levels)", jq_error);
+    CHECK(std::get<jq_program>(jq_program::compile(".", 0)).max_depth() == 1);
+    CHECK(std::get<jq_program>(jq_program::compile(".", 1 << 30)).max_depth() == jq_program::max_max_depth);
+  }
+
+  TEST_CASE("next takes a run's outputs a few at a time and resumes where it stopped") {
+    auto p = compiled("range(10)");
+    std::vector<json> out;
+    CHECK_FALSE(p.running());
+    p.start(json(nullptr));
+    CHECK(p.running());
+    CHECK(p.next(4, out) == jq_outcome::more);
+    CHECK(out == std::vector<json>{0, 1, 2, 3});
+    CHECK(p.next(4, out) == jq_outcome::more);
+    CHECK(p.next(4, out) == jq_outcome::finished);
+    CHECK_FALSE(p.running());
+    CHECK(out.size() == 10);
+    CHECK(out.back() == 9);
+    CHECK(p.next(4, out) == jq_outcome::finished);  // no run: nothing more
+    CHECK(out.size() == 10);
+
+    auto exact = compiled("1, 2");  // stopping exactly at the last output: the end shows at the next call
+    exact.start(json(nullptr));
+    out.clear();
+    CHECK(exact.next(2, out) == jq_outcome::more);
+    CHECK(exact.next(2, out) == jq_outcome::finished);
+    CHECK(out == std::vector<json>{1, 2});
+  }
+
+  TEST_CASE("a run of a hundred million outputs is taken in pieces in bounded memory, and can be left") {
+    auto p = compiled("range(100000000) | {n: .}");
+    std::vector<json> out;
+    p.start(json(nullptr));
+    CHECK(p.next(1000, out) == jq_outcome::more);
+    const auto before = ::mallinfo2().uordblks;
+    for (int i = 0; i < 1000; ++i) {
+      out.clear();
+      REQUIRE(p.next(1000, out) == jq_outcome::more);
+    }
+    CHECK(::mallinfo2().uordblks <= before + (1U << 20));
+    CHECK(out.back() == json{{"n", 1000 * 1000 + 999}});
+    p.abandon();
+    CHECK_FALSE(p.running());
+    CHECK(p.next(10, out) == jq_outcome::finished);
+    p.start(json(nullptr));  // a new run starts from the beginning
+    out.clear();
+    CHECK(p.next(2, out) == jq_outcome::more);
+    CHECK(out == std::vector<json>{json{{"n", 0}}, json{{"n", 1}}});
+  }
+
+  TEST_CASE("an error or a halt in a run taken piecewise ends it") {
+    auto p = compiled(R"(1, 2, error("three"), 4)");
+    std::vector<json> out;
+    p.start(json(nullptr));
+    CHECK(p.next(1, out) == jq_outcome::more);
+    CHECK_THROWS_WITH_AS((void)p.next(5, out), "three", jq_error);
+    CHECK_FALSE(p.running());
+    CHECK(out == std::vector<json>{1, 2});
+    auto h = compiled("1, halt, 2");
+    h.start(json(nullptr));
+    CHECK(h.next(1, out) == jq_outcome::more);
+    CHECK(h.next(1, out) == jq_outcome::halted);
+    CHECK_FALSE(h.running());
   }
 
   TEST_CASE("a moved program keeps working; the moved-to one tears down its old state") {

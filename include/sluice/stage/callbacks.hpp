@@ -37,6 +37,14 @@ class stage_callbacks {
   virtual void handle_info(message&, stage_context<Out>&) {}
   /// A request sent with `call` (`msg.is_request()`): answer through the request's reply handle.
   virtual void handle_call(message&, stage_context<Out>&) {}
+  /// producer_consumer: its input has ended (normally: the last producer is gone, or a permanent one
+  /// ended) and it would finish once what it emitted is dispatched. Return false to finish later
+  /// by itself with `stop_after_dispatch`: a stage still making output from input it took (a jq
+  /// run emitting as demand comes) must not be cut short.
+  virtual bool handle_input_end(stage_context<Out>&) { return true; }
+  /// producer_consumer: the pipeline drains (`drain` was sent to it): its producers are finishing,
+  /// and a stage making output on its own (a long jq run) should stop making more. Default: nothing.
+  virtual void handle_drain(stage_context<Out>&) {}
   /// The stage stops with `reason` (not called for `killed`).
   virtual void terminate(const exit_reason&, stage_context<Out>&) {}
 

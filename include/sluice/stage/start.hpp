@@ -72,8 +72,9 @@ void cancel(Where& where, subscription_ref producer_side, exit_reason reason) {
 
 /// Asks a producer to finish (thread-safe): it stops producing and exits normally once what it has
 /// buffered has been dispatched (events held by `accumulate` demand included, so those wait for
-/// `forward`); its permanent consumers then finish in turn, so a pipeline drains. No effect on
-/// other kinds.
+/// `forward`); its permanent consumers then finish in turn, so a pipeline drains. A
+/// producer_consumer gets `handle_drain` (to stop output it makes on its own); no effect on
+/// consumers.
 template <class Where>
 void drain(Where& where, pid producer) {
   where.send(producer, detail::stage_drain{});

@@ -7,7 +7,13 @@
 // - Events cross into jq by direct conversion between nlohmann::json and libjq's `jv` values, no
 //   text round trip; object keys already seen are reused from a small per-program cache. Strings
 //   that are not valid UTF-8 reach jq with each bad byte replaced by U+FFFD (libjq does it).
-//   Arrays and objects may nest `max_depth` deep, in and out.
+//   Arrays and objects may nest `max_depth()` deep (512 unless compiled otherwise), in and out;
+//   a deeper output is freed without recursion (libjq's own free recurses once per level), so a
+//   program building a value 100,000 levels deep fails cleanly instead of crashing. (A deep value
+//   jq itself still holds, as in `deep | ., .`, is freed by libjq later, recursively.)
+// - Streaming: `start` a run, then take its outputs with `next(max, ...)` as they are wanted; the
+//   run's jq_state stays alive in between, so `range(1e9)` costs no more memory than `range(1)`.
+//   `run` takes them all at once.
 // - Numbers: jq 1.6 computes in doubles, so an integer input beyond 2^53 reaches jq rounded. On
 //   the way out, a double that is integral and below 2^53 in magnitude becomes an integer again
 //   (uint64 when >= 0, int64 when < 0, as nlohmann's parser types them); any other double,
@@ -71,24 +77,29 @@ class jq_error : public std::runtime_error {
   bool from_halt_error_;
 };
 
-/// How a run ended.
+/// How a run ended, or that it has not ended yet.
 enum class jq_outcome : std::uint8_t {
   finished,  ///< the program produced all its outputs for this input
   halted,    ///< the program called `halt`: no more outputs for this input
+  more,      ///< `next` stopped at its `max`: the run may have more outputs (call `next` again)
 };
 
 /// A compiled jq program; move-only. Compile once, run many times: the same jq_state is reused.
 /// Not thread-safe: one user at a time (see the file comment).
 class jq_program {
  public:
-  /// The deepest nesting of arrays and objects converted to or from jq; deeper values are a
-  /// jq_error. It bounds the converters' recursion (and libjq's own, which frees and compares
+  /// The default deepest nesting of arrays and objects converted to or from jq; deeper values are
+  /// a jq_error. It bounds the converters' recursion (and libjq's own, which frees and compares
   /// recursively) on small thread stacks and in sanitizer builds; jq 1.6's parser stops at 256.
-  static constexpr std::size_t max_depth = 512;
+  static constexpr std::size_t default_max_depth = 512;
+  /// The largest `max_depth` a program accepts (the converters recurse once per level).
+  static constexpr std::size_t max_max_depth = 4096;
 
   /// Compiles `program`; on failure, all of jq's compile messages joined by newlines (the last one
-  /// says how many errors there were). Thread-safe. Throws std::bad_alloc when out of memory.
-  static std::variant<jq_program, std::string> compile(std::string_view program);
+  /// says how many errors there were). `max_depth` (1 to max_max_depth; clamped) bounds the
+  /// nesting of inputs and outputs. Thread-safe. Throws std::bad_alloc when out of memory.
+  static std::variant<jq_program, std::string> compile(std::string_view program,
+                                                       std::size_t max_depth = default_max_depth);
 
   jq_program(jq_program&&) noexcept;
   jq_program& operator=(jq_program&&) noexcept;
@@ -96,11 +107,31 @@ class jq_program {
   jq_program& operator=(const jq_program&) = delete;
   ~jq_program();
 
-  /// Runs the program on `input` and appends its outputs to `outputs`, in jq's order.
-  /// Throws jq_error on a runtime error; the outputs produced before the error stay appended (the
-  /// jq CLI prints them too), and the program stays usable. May throw std::bad_alloc.
-  /// Precondition: not moved from.
+  /// Runs the program on `input` and appends all its outputs to `outputs`, in jq's order
+  /// (`start` then `next` without a limit): finished or halted. Throws jq_error on a runtime error;
+  /// the outputs produced before the error stay appended (the jq CLI prints them too), and the
+  /// program stays usable. May throw std::bad_alloc. Precondition: not moved from.
   [[nodiscard]] jq_outcome run(const nlohmann::json& input, std::vector<nlohmann::json>& outputs);
+
+  /// Starts a run on `input`, whose outputs `next` then gives; a run still in progress is
+  /// abandoned. Throws jq_error when `input` is nested deeper than max_depth() (no run then).
+  /// Precondition: not moved from.
+  void start(const nlohmann::json& input);
+
+  /// Appends at most `max` further outputs of the run `start`ed last to `outputs`: `more` when it
+  /// stopped at `max` (the run is still in progress, perhaps with no output left), else how the
+  /// run ended (`finished` too when no run is in progress). Throws jq_error as `run` does; the run
+  /// has then ended. Precondition: not moved from.
+  [[nodiscard]] jq_outcome next(std::size_t max, std::vector<nlohmann::json>& outputs);
+
+  /// True between a `start` and the `next` that ends its run.
+  [[nodiscard]] bool running() const noexcept;
+
+  /// Abandons the run in progress, if any (its remaining outputs are never computed).
+  void abandon() noexcept;
+
+  /// The deepest nesting of arrays and objects this program converts, in and out.
+  [[nodiscard]] std::size_t max_depth() const noexcept;
 
   /// The program's text, as compiled. Precondition: not moved from.
   [[nodiscard]] const std::string& source() const noexcept;

@@ -149,6 +149,9 @@ class stage_process final : public behaviour, private stage_control, private dis
       if (auto* c = m.get_if<stage_cancel_to_producer>()) return on_cancel_from_consumer(c->ref, c->reason);
       if (auto* d = m.get_if<stage_set_demand>()) return set_demand(d->mode);
       if (m.is<stage_drain>() && kind_ == stage_kind::producer) return drain();
+      if (m.is<stage_drain>() && kind_ == stage_kind::producer_consumer) {
+        return call_user([&](auto& ctx) { user_->handle_drain(ctx); });
+      }
     } else {
       if (auto* s = m.get_if<stage_subscribe>()) {
         self_->send(s->consumer, stage_cancel_to_consumer{self_->self(), s->ref, exit_reason::other("not_a_producer")});
@@ -651,7 +654,7 @@ class stage_process final : public behaviour, private stage_control, private dis
     }
     // A producer_consumer whose input ended normally first passes on what it has buffered, so a
     // finite pipeline drains completely (GenStage would drop those events).
-    if (kind_ == stage_kind::producer_consumer && reason.is_transient()) return stop_after_buffered(reason);
+    if (kind_ == stage_kind::producer_consumer && reason.is_transient()) return input_ended(reason);
     stop(reason);
   }
 
@@ -661,8 +664,16 @@ class stage_process final : public behaviour, private stage_control, private dis
     if (!exit_after_last_producer_ || !producers_.empty() || finishing_) return;
     if (producer_failed_ && !producers_done_) return;
     finishing_ = true;
-    if (kind_ == stage_kind::producer_consumer) return stop_after_buffered(exit_reason::normal());
+    if (kind_ == stage_kind::producer_consumer) return input_ended(exit_reason::normal());
     stop(exit_reason::normal());
+  }
+
+  /// A producer_consumer's input ended normally: it finishes once its buffer is dispatched, or
+  /// later by itself when handle_input_end says it still has output to make.
+  void input_ended(exit_reason reason) {
+    bool finish = true;
+    call_user([&](auto& ctx) { finish = user_->handle_input_end(ctx); });
+    if (finish) stop_after_buffered(std::move(reason));
   }
 
   void on_producers_done() {
