@@ -87,20 +87,8 @@ running_pipeline::~running_pipeline() {
 }
 
 void running_pipeline::drain() {
-  std::vector<pid> targets;
-  {
-    // A source restarted later sees `draining` and is drained by the watcher.
-    std::lock_guard lock(state_->mutex);
-    state_->draining = true;
-    for (std::size_t i = 0; i < state_->stages.size(); ++i) {
-      // Transforms too: one making output on its own (a long jq run) stops making more.
-      if (state_->spec.stages[i].role == stage_role::sink) continue;
-      for (pid p : state_->stages[i].copies) {
-        if (p.valid()) targets.push_back(p);
-      }
-    }
-  }
-  for (pid p : targets) sluice::drain(state_->rt, p);
+  std::lock_guard lock(state_->mutex);
+  state_->drain_stages();
 }
 
 std::optional<run_outcome> running_pipeline::wait_for(std::chrono::steady_clock::duration timeout) {

@@ -151,6 +151,8 @@ struct running_pipeline::state {
   void wiring_done();
   /// Ends the run once every instance has exited.
   void finish_if_done();
+  /// Drains every instance but the sinks': sources stop, transforms stop making output on their own.
+  void drain_stages();
   /// Kills every instance (the pipeline failed while wiring, or is being destroyed).
   void kill_all();
   /// A wind-down's time is up: kills what still runs, naming it in the outcome.

@@ -198,7 +198,7 @@ void running_pipeline::state::restart(context& self, instance_id id) {
   const pid p = start_instance(where, id, true);
   reports[id.stage].counters->restarts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   const bool source = spec.stages[id.stage].role == stage_role::source;
-  if (source && draining) sluice::drain(rt, p);
+  if (draining && spec.stages[id.stage].role != stage_role::sink) sluice::drain(rt, p);  // as drain_stages
   subscribe_to_producers(self, id, p);
   const std::size_t asked = subscribe_consumers(self, id, p);
   if (source) {
@@ -295,16 +295,14 @@ void running_pipeline::state::fail(context& self, std::size_t stage, exit_reason
 void running_pipeline::state::wind_down(context& self) {
   if (winding_down) return;
   winding_down = true;
-  draining = true;
   const std::vector<bool> reaching = reaching_a_sink();
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    const bool source = spec.stages[i].role == stage_role::source;
+    if (reaching[i]) continue;
     for (pid p : stages[i].copies) {
-      if (!p.valid()) continue;
-      if (!reaching[i]) rt.exit(p, exit_reason::kill());  // its events have nowhere to go
-      else if (source) sluice::drain(rt, p);
+      if (p.valid()) rt.exit(p, exit_reason::kill());  // its events have nowhere to go
     }
   }
+  drain_stages();
   for (std::size_t i = 0; i < stages.size(); ++i) {
     if (stages[i].alive == 0) tell_consumers(i);
   }
@@ -340,6 +338,17 @@ void running_pipeline::state::on_wind_down_deadline() {
                                         " ms after the output of \"" + pending.output_closed.value_or("") + "\" closed");
   }
   kill_all();
+}
+
+void running_pipeline::state::drain_stages() {
+  draining = true;  // a source restarted later is drained by restart()
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    // Transforms too: one making output on its own (a long jq run) stops making more.
+    if (spec.stages[i].role == stage_role::sink) continue;
+    for (pid p : stages[i].copies) {
+      if (p.valid()) sluice::drain(rt, p);
+    }
+  }
 }
 
 void running_pipeline::state::kill_all() {
