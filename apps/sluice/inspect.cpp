@@ -40,6 +40,20 @@ json options_schema(const pipeline::stage_type& t) {
   return s;
 }
 
+/// A numeric engine key: its range from the loader's own table (pipeline::engine_key_ranges).
+json ranged(const pipeline::key_range& r, std::optional<json> default_value = std::nullopt) {
+  json s = {{"type", r.integer ? "integer" : "number"}, {"maximum", r.maximum}};
+  s[r.exclusive_minimum ? "exclusiveMinimum" : "minimum"] = r.minimum;
+  if (r.integer) {  // 1, not 1.0
+    s["maximum"] = static_cast<std::int64_t>(r.maximum);
+    s[r.exclusive_minimum ? "exclusiveMinimum" : "minimum"] = static_cast<std::int64_t>(r.minimum);
+  }
+  if (default_value) s["default"] = *default_value;
+  return s;
+}
+
+namespace ranges = pipeline::engine_key_ranges;
+
 /// A `subscribe_to` entry.
 json subscription_schema() {
   return {{"oneOf",
@@ -49,8 +63,8 @@ json subscription_schema() {
              {"additionalProperties", false},
              {"properties",
               {{"stage", {{"type", "string"}}},
-               {"max_demand", {{"type", "integer"}, {"minimum", 1}}},
-               {"min_demand", {{"type", "integer"}, {"minimum", 0}}},
+               {"max_demand", ranged(ranges::max_demand, 1000)},
+               {"min_demand", ranged(ranges::min_demand)},
                {"cancel", {{"enum", {"permanent", "transient", "temporary"}}}},
                {"partition", {{"type", "integer"}, {"minimum", 0}}}}}}}}};
 }
@@ -63,9 +77,9 @@ json dispatcher_schema() {
              {"additionalProperties", false},
              {"properties",
               {{"type", {{"enum", {"demand", "broadcast", "partition"}}}},
-               {"partitions", {{"type", "integer"}, {"minimum", 1}}},
+               {"partitions", ranged(ranges::partitions)},
                {"key", {{"type", "string"}}},
-               {"max_queued", {{"type", "integer"}, {"minimum", 0}, {"default", partition_dispatcher<json>::options{}.max_queued}}},
+               {"max_queued", ranged(ranges::max_queued, partition_dispatcher<json>::options{}.max_queued)},
                {"shuffle_demands_on_first_dispatch", {{"type", "boolean"}}}}}}}}};
 }
 
@@ -74,8 +88,8 @@ json restart_schema() {
           {"description", "restart an instance that exits abnormally, at most max_restarts times within max_seconds"},
           {"additionalProperties", false},
           {"properties",
-           {{"max_restarts", {{"type", "integer"}, {"minimum", 0}, {"default", 0}}},
-            {"max_seconds", {{"type", "number"}, {"exclusiveMinimum", 0}, {"default", 5}}}}}};
+           {{"max_restarts", ranged(ranges::max_restarts, pipeline::restart_spec{}.max_restarts)},
+            {"max_seconds", ranged(ranges::max_seconds, pipeline::restart_spec{}.max_seconds)}}}};
 }
 
 /// A stage: its engine keys, and one branch per stage type for `type` and `options`.
@@ -99,9 +113,9 @@ json stage_schema(const pipeline::registry& r) {
             {"description", {{"type", "string"}}},
             {"subscribe_to", {{"oneOf", {subscription, {{"type", "array"}, {"items", subscription}, {"minItems", 1}}}}}},
             {"dispatcher", dispatcher_schema()},
-            {"buffer_size", {{"type", "integer"}, {"minimum", 1}}},
+            {"buffer_size", ranged(ranges::buffer_size)},
             {"buffer_keep", {{"enum", {"last", "first"}}}},
-            {"concurrency", {{"type", "integer"}, {"minimum", 1}}},
+            {"concurrency", ranged(ranges::concurrency, 1)},
             {"restart", restart_schema()}}},
           {"allOf", {{{"anyOf", variants}}}}};
 }
