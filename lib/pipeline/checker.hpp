@@ -34,6 +34,21 @@ inline const char* json_type_name(const ojson& v) {
   return "an object";
 }
 
+/// Whether `v` is of the option type `t`.
+template <class Json>
+bool has_type(const Json& v, option_type t) {
+  switch (t) {
+    case option_type::integer: return v.is_number_integer();
+    case option_type::number: return v.is_number();
+    case option_type::string: return v.is_string();
+    case option_type::boolean: return v.is_boolean();
+    case option_type::object: return v.is_object();
+    case option_type::array: return v.is_array();
+    case option_type::any: return true;
+  }
+  return false;
+}
+
 /// Whether the number `v` is in `range` (exact for integers: 2^63 is not "about" INT64_MAX).
 template <class Json>
 bool within(const Json& v, const key_range& range) {

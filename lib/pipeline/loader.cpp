@@ -20,19 +20,6 @@ using namespace internal;
 
 json to_plain(const ojson& v) { return json::parse(v.dump()); }
 
-bool has_type(const ojson& v, option_type t) {
-  switch (t) {
-    case option_type::integer: return v.is_number_integer();
-    case option_type::number: return v.is_number();
-    case option_type::string: return v.is_string();
-    case option_type::boolean: return v.is_boolean();
-    case option_type::object: return v.is_object();
-    case option_type::array: return v.is_array();
-    case option_type::any: return true;
-  }
-  return false;
-}
-
 /// A bound as written in a message: integers without a decimal point.
 std::string bound_text(double b, bool integer) {
   if (integer || b == std::floor(b)) {
