@@ -1,10 +1,13 @@
 // `sluice check`, `sluice graph`, `sluice stages`, `sluice schema`: everything but running.
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include <sluice/stage/partition_dispatcher.hpp>
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "usage.hpp"
 
 namespace sluice::app {
 
@@ -42,12 +45,9 @@ json options_schema(const pipeline::stage_type& t) {
 
 /// A numeric engine key: its range from the loader's own table (pipeline::engine_key_ranges).
 json ranged(const pipeline::key_range& r, std::optional<json> default_value = std::nullopt) {
-  json s = {{"type", r.integer ? "integer" : "number"}, {"maximum", r.maximum}};
-  s[r.exclusive_minimum ? "exclusiveMinimum" : "minimum"] = r.minimum;
-  if (r.integer) {  // 1, not 1.0
-    s["maximum"] = static_cast<std::int64_t>(r.maximum);
-    s[r.exclusive_minimum ? "exclusiveMinimum" : "minimum"] = static_cast<std::int64_t>(r.minimum);
-  }
+  auto bound = [](double b) { return b == std::floor(b) ? json(static_cast<std::int64_t>(b)) : json(b); };  // 1, not 1.0
+  json s = {{"type", r.integer ? "integer" : "number"}, {"maximum", bound(r.maximum)}};
+  s[r.exclusive_minimum ? "exclusiveMinimum" : "minimum"] = bound(r.minimum);
   if (default_value) s["default"] = *default_value;
   return s;
 }
@@ -139,8 +139,9 @@ std::string dot_id(const std::string& s) { return json(s).dump(); }
 }  // namespace
 
 int check_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, true, {"--set", "--plugin"}, err);
+  auto o = parse_options("check", args, true, {"--set", "--plugin"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("check", out);
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
   auto spec = load_or_report(*o, types, err);
@@ -150,8 +151,9 @@ int check_command(const std::vector<std::string>& args, std::ostream& out, std::
 }
 
 int graph_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, true, {"--set", "--plugin", "--format"}, err);
+  auto o = parse_options("graph", args, true, {"--set", "--plugin", "--format"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("graph", out);
   if (o->format != "dot" && o->format != "mermaid") {
     err << "sluice: --format is dot or mermaid, not '" << o->format << "'\n";
     return exit_usage;
@@ -178,8 +180,9 @@ int graph_command(const std::vector<std::string>& args, std::ostream& out, std::
 }
 
 int stages_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, false, {"--plugin", "--json"}, err);
+  auto o = parse_options("stages", args, false, {"--plugin", "--json"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("stages", out);
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
   if (o->json_output) {
@@ -213,8 +216,9 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
 }
 
 int schema_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, false, {"--plugin"}, err);
+  auto o = parse_options("schema", args, false, {"--plugin"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("schema", out);
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
   out << pipeline_schema(types).dump(2) << "\n";
