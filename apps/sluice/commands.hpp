@@ -12,6 +12,12 @@ inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;
 inline constexpr int exit_usage = 2;
 
+/// Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread: main's first call, so that every
+/// thread inherits the mask and `run` takes the signals in one thread of its own (run.cpp).
+void block_stop_signals() noexcept;
+/// Undoes block_stop_signals, for the commands that do not drain: SIGINT ends them as usual.
+void unblock_stop_signals() noexcept;
+
 int run_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int check_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int graph_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

@@ -1,10 +1,13 @@
 // `sluice check`, `sluice graph`, `sluice stages`, `sluice schema`: everything but running.
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include <sluice/stage/partition_dispatcher.hpp>
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "usage.hpp"
 
 namespace sluice::app {
 
@@ -40,6 +43,17 @@ json options_schema(const pipeline::stage_type& t) {
   return s;
 }
 
+/// A numeric engine key: its range from the loader's own table (pipeline::engine_key_ranges).
+json ranged(const pipeline::key_range& r, std::optional<json> default_value = std::nullopt) {
+  auto bound = [](double b) { return b == std::floor(b) ? json(static_cast<std::int64_t>(b)) : json(b); };  // 1, not 1.0
+  json s = {{"type", r.integer ? "integer" : "number"}, {"maximum", bound(r.maximum)}};
+  s[r.exclusive_minimum ? "exclusiveMinimum" : "minimum"] = bound(r.minimum);
+  if (default_value) s["default"] = *default_value;
+  return s;
+}
+
+namespace ranges = pipeline::engine_key_ranges;
+
 /// A `subscribe_to` entry.
 json subscription_schema() {
   return {{"oneOf",
@@ -49,8 +63,8 @@ json subscription_schema() {
              {"additionalProperties", false},
              {"properties",
               {{"stage", {{"type", "string"}}},
-               {"max_demand", {{"type", "integer"}, {"minimum", 1}}},
-               {"min_demand", {{"type", "integer"}, {"minimum", 0}}},
+               {"max_demand", ranged(ranges::max_demand, 1000)},
+               {"min_demand", ranged(ranges::min_demand)},
                {"cancel", {{"enum", {"permanent", "transient", "temporary"}}}},
                {"partition", {{"type", "integer"}, {"minimum", 0}}}}}}}}};
 }
@@ -63,9 +77,9 @@ json dispatcher_schema() {
              {"additionalProperties", false},
              {"properties",
               {{"type", {{"enum", {"demand", "broadcast", "partition"}}}},
-               {"partitions", {{"type", "integer"}, {"minimum", 1}}},
+               {"partitions", ranged(ranges::partitions)},
                {"key", {{"type", "string"}}},
-               {"max_queued", {{"type", "integer"}, {"minimum", 0}, {"default", partition_dispatcher<json>::options{}.max_queued}}},
+               {"max_queued", ranged(ranges::max_queued, partition_dispatcher<json>::options{}.max_queued)},
                {"shuffle_demands_on_first_dispatch", {{"type", "boolean"}}}}}}}}};
 }
 
@@ -74,8 +88,8 @@ json restart_schema() {
           {"description", "restart an instance that exits abnormally, at most max_restarts times within max_seconds"},
           {"additionalProperties", false},
           {"properties",
-           {{"max_restarts", {{"type", "integer"}, {"minimum", 0}, {"default", 0}}},
-            {"max_seconds", {{"type", "number"}, {"exclusiveMinimum", 0}, {"default", 5}}}}}};
+           {{"max_restarts", ranged(ranges::max_restarts, pipeline::restart_spec{}.max_restarts)},
+            {"max_seconds", ranged(ranges::max_seconds, pipeline::restart_spec{}.max_seconds)}}}};
 }
 
 /// A stage: its engine keys, and one branch per stage type for `type` and `options`.
@@ -99,9 +113,9 @@ json stage_schema(const pipeline::registry& r) {
             {"description", {{"type", "string"}}},
             {"subscribe_to", {{"oneOf", {subscription, {{"type", "array"}, {"items", subscription}, {"minItems", 1}}}}}},
             {"dispatcher", dispatcher_schema()},
-            {"buffer_size", {{"type", "integer"}, {"minimum", 1}}},
+            {"buffer_size", ranged(ranges::buffer_size)},
             {"buffer_keep", {{"enum", {"last", "first"}}}},
-            {"concurrency", {{"type", "integer"}, {"minimum", 1}}},
+            {"concurrency", ranged(ranges::concurrency, 1)},
             {"restart", restart_schema()}}},
           {"allOf", {{{"anyOf", variants}}}}};
 }
@@ -125,8 +139,9 @@ std::string dot_id(const std::string& s) { return json(s).dump(); }
 }  // namespace
 
 int check_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, true, {"--set", "--plugin"}, err);
+  auto o = parse_options("check", args, true, {"--set", "--plugin"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("check", out);
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
   auto spec = load_or_report(*o, types, err);
@@ -136,8 +151,9 @@ int check_command(const std::vector<std::string>& args, std::ostream& out, std::
 }
 
 int graph_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, true, {"--set", "--plugin", "--format"}, err);
+  auto o = parse_options("graph", args, true, {"--set", "--plugin", "--format"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("graph", out);
   if (o->format != "dot" && o->format != "mermaid") {
     err << "sluice: --format is dot or mermaid, not '" << o->format << "'\n";
     return exit_usage;
@@ -164,8 +180,9 @@ int graph_command(const std::vector<std::string>& args, std::ostream& out, std::
 }
 
 int stages_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, false, {"--plugin", "--json"}, err);
+  auto o = parse_options("stages", args, false, {"--plugin", "--json"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("stages", out);
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
   if (o->json_output) {
@@ -199,8 +216,9 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
 }
 
 int schema_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options(args, false, {"--plugin"}, err);
+  auto o = parse_options("schema", args, false, {"--plugin"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("schema", out);
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
   out << pipeline_schema(types).dump(2) << "\n";

@@ -3,11 +3,32 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace sluice::app {
 
-std::optional<common_options> parse_options(const std::vector<std::string>& args, bool needs_file,
-                                            const std::vector<std::string>& allowed, std::ostream& err) {
+namespace {
+
+/// The whole of `text` as an integer in `range`, or nullopt after saying why (stoul would take
+/// "-1" as 2^64-1 and "8x" as 8).
+std::optional<long long> integer_flag(const char* flag, const std::string& text, flag_range range, std::ostream& err) {
+  long long n = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, n);
+  if (ec != std::errc{} || stop != end || n < range.minimum || n > range.maximum) {
+    err << "sluice: " << flag << " takes an integer from " << range.minimum << " to " << range.maximum << ", got '" << text
+        << "'\n";
+    return std::nullopt;
+  }
+  return n;
+}
+
+}  // namespace
+
+namespace {
+
+std::optional<common_options> parse_args(const std::vector<std::string>& args, bool needs_file,
+                                         const std::vector<std::string>& allowed, std::ostream& err) {
   common_options o;
   auto allows = [&](const std::string& flag) { return std::find(allowed.begin(), allowed.end(), flag) != allowed.end(); };
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -19,7 +40,7 @@ std::optional<common_options> parse_options(const std::vector<std::string>& args
       }
       return args[++i];
     };
-    if (a.rfind("--", 0) == 0 && !allows(a)) {
+    if (a.rfind("--", 0) == 0 && a != "--help" && !allows(a)) {
       err << "sluice: unknown option '" << a << "'\n";
       return std::nullopt;
     }
@@ -38,12 +59,11 @@ std::optional<common_options> parse_options(const std::vector<std::string>& args
     } else if (a == "--threads") {
       auto v = value("--threads");
       if (!v) return std::nullopt;
-      try {
-        o.threads = static_cast<unsigned>(std::stoul(*v));
-      } catch (const std::exception&) {
-        err << "sluice: --threads takes a number, got '" << *v << "'\n";
-        return std::nullopt;
-      }
+      auto n = integer_flag("--threads", *v, threads_range, err);
+      if (!n) return std::nullopt;
+      o.threads = static_cast<unsigned>(*n);
+    } else if (a == "--help" || a == "-h") {
+      o.help = true;
     } else if (a == "--stats") {
       o.stats = true;
     } else if (a == "--json") {
@@ -58,10 +78,19 @@ std::optional<common_options> parse_options(const std::vector<std::string>& args
       return std::nullopt;
     }
   }
-  if (needs_file && o.file.empty()) {
+  if (needs_file && o.file.empty() && !o.help) {
     err << "sluice: no pipeline file given\n";
     return std::nullopt;
   }
+  return o;
+}
+
+}  // namespace
+
+std::optional<common_options> parse_options(std::string_view command, const std::vector<std::string>& args, bool needs_file,
+                                            const std::vector<std::string>& allowed, std::ostream& err) {
+  auto o = parse_args(args, needs_file, allowed, err);
+  if (!o) err << "sluice: see `sluice " << command << " --help`\n";
   return o;
 }
 
@@ -84,6 +113,9 @@ bool fill_registry(pipeline::registry& r, const std::vector<std::string>& plugin
       fn(r);
     } catch (const std::exception& e) {
       err << "sluice: plugin " << path << " failed to register: " << e.what() << "\n";
+      return false;
+    } catch (...) {  // a plugin is foreign code: whatever it throws is its failure, not an abort of sluice
+      err << "sluice: plugin " << path << " failed to register: it threw something that is not a std::exception\n";
       return false;
     }
   }

@@ -4,12 +4,23 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sluice/pipeline/model.hpp>
 #include <sluice/pipeline/registry.hpp>
 
 namespace sluice::app {
+
+/// The range of an integer flag, checked by parse_options (a usage error names the flag and it).
+struct flag_range {
+  long long minimum;
+  long long maximum;
+};
+
+/// --threads: scheduler threads. oneTBB asserts on 0 or a negative count, and thousands of threads
+/// only cost memory and switches.
+inline constexpr flag_range threads_range{1, 256};
 
 struct common_options {
   std::string file;                    ///< the pipeline file
@@ -18,12 +29,13 @@ struct common_options {
   bool stats = false;                  ///< --stats
   bool json_output = false;            ///< --json
   std::string format = "dot";          ///< --format
-  unsigned threads = 0;                ///< --threads
+  unsigned threads = 0;                ///< --threads (0: not given, one per core)
+  bool help = false;                   ///< --help or -h: print the command's usage, do nothing else
 };
 
-/// Parses `args` (after the command name); which flags are allowed depends on the command. Prints
-/// the problem to `err` and returns nullopt on bad usage.
-std::optional<common_options> parse_options(const std::vector<std::string>& args, bool needs_file,
+/// Parses `args` (after the command name); which flags are allowed depends on the command (--help
+/// and -h always are). Prints the problem to `err` and returns nullopt on bad usage.
+std::optional<common_options> parse_options(std::string_view command, const std::vector<std::string>& args, bool needs_file,
                                             const std::vector<std::string>& allowed, std::ostream& err);
 
 /// The built-in stage types plus those the plugins register; false (after printing why) if a

@@ -1,5 +1,5 @@
-// `sluice run FILE`: run a pipeline until it ends; SIGINT/SIGTERM drain it, a second one stops at
-// once (exit 130).
+// `sluice run FILE`: run a pipeline until it ends; SIGINT/SIGTERM drain it (or, before it has
+// started, stop it from starting), a second one stops at once (exit 130).
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -18,6 +18,7 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "usage.hpp"
 
 namespace sluice::app {
 
@@ -25,45 +26,78 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Signals go to one thread that waits for them (sigwait), so no handler runs in a random thread
-/// and nothing polls. SIGUSR1 tells that thread the pipeline has ended.
-class signal_watch {
+/// The signals that stop a run, blocked from main's first instruction on (block_stop_signals) so
+/// that every thread inherits the mask, none dies of them, and only stop_watch takes them. SIGUSR1
+/// tells stop_watch's thread that the run is over.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
+/// Takes SIGINT/SIGTERM for `sluice run` from before the pipeline is loaded to the end of the run,
+/// in one thread that waits for them (sigwait), so no handler runs in a random thread and nothing
+/// polls. The first signal drains the pipeline, at once if it runs, else as soon as it exists
+/// (attach), or stops a run that has not started (requested); the second stops at once (exit 130).
+class stop_watch {
  public:
-  explicit signal_watch(pipeline::running_pipeline& p, std::ostream& err) : pipeline_(p), err_(err) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~signal_watch() {
+  explicit stop_watch(std::ostream& err) : err_(err) { thread_ = std::thread([this] { loop(); }); }
+  ~stop_watch() {
     ::pthread_kill(thread_.native_handle(), SIGUSR1);
     thread_.join();
   }
-  static sigset_t watched() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    return set;
+  stop_watch(const stop_watch&) = delete;
+  stop_watch& operator=(const stop_watch&) = delete;
+
+  /// True once a signal came (the run should not start).
+  [[nodiscard]] bool requested() const {
+    std::lock_guard lock(mutex_);
+    return requested_;
   }
+
+  /// While it lives, a signal drains `p`; one that came before drains it at once.
+  class attachment {
+   public:
+    attachment(stop_watch& w, pipeline::running_pipeline& p) : watch_(w) {
+      std::lock_guard lock(watch_.mutex_);
+      watch_.pipeline_ = &p;
+      if (watch_.requested_) p.drain();
+    }
+    ~attachment() {
+      std::lock_guard lock(watch_.mutex_);
+      watch_.pipeline_ = nullptr;
+    }
+    attachment(const attachment&) = delete;
+    attachment& operator=(const attachment&) = delete;
+
+   private:
+    stop_watch& watch_;
+  };
 
  private:
   void loop() {
-    const sigset_t set = watched();
-    int signals = 0;
+    const sigset_t set = stop_signals();
     for (;;) {
       int sig = 0;
       if (::sigwait(&set, &sig) != 0 || sig == SIGUSR1) return;
-      if (++signals == 1) {
-        err_ << "sluice: " << (sig == SIGINT ? "interrupted" : "terminated")
-             << ": draining (send the signal again to stop at once)" << std::endl;
-        pipeline_.drain();
-      } else {
+      std::lock_guard lock(mutex_);
+      if (requested_) {
         err_ << "sluice: stopped at once" << std::endl;
         std::_Exit(130);
       }
+      requested_ = true;
+      err_ << "sluice: " << (sig == SIGINT ? "interrupted" : "terminated")
+           << ": draining (send the signal again to stop at once)" << std::endl;
+      if (pipeline_ != nullptr) pipeline_->drain();
     }
   }
-  pipeline::running_pipeline& pipeline_;
   std::ostream& err_;
+  mutable std::mutex mutex_;  // guards requested_ and pipeline_ (the main thread attaches, this one drains)
+  bool requested_ = false;
+  pipeline::running_pipeline* pipeline_ = nullptr;
   std::thread thread_;
 };
 
@@ -152,17 +186,29 @@ void report_restart(const pipeline::restart_notice& n, const pipeline::pipeline_
 
 }  // namespace
 
-int run_command(const std::vector<std::string>& args, std::ostream&, std::ostream& err) {
-  auto o = parse_options(args, true, {"--set", "--plugin", "--stats", "--threads"}, err);
+void block_stop_signals() noexcept {
+  const sigset_t set = stop_signals();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void unblock_stop_signals() noexcept {
+  const sigset_t set = stop_signals();
+  ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+int run_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto o = parse_options("run", args, true, {"--set", "--plugin", "--stats", "--threads"}, err);
   if (!o) return exit_usage;
+  if (o->help) return print_help("run", out);
+  stop_watch stop(err);  // main blocked the signals: one that came since is pending, and taken now
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
   auto spec = load_or_report(*o, types, err);
   if (!spec) return exit_usage;
-
-  // Before any thread starts, so that every thread inherits the mask and only signal_watch waits.
-  const sigset_t set = signal_watch::watched();
-  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (stop.requested()) {
+    err << "sluice: stopped before the pipeline started: nothing ran\n";
+    return exit_ok;
+  }
 
   runtime rt({.threads = o->threads});
   std::optional<pipeline::run_outcome> outcome;
@@ -171,7 +217,7 @@ int run_command(const std::vector<std::string>& args, std::ostream&, std::ostrea
     pipeline::running_pipeline running(rt, *spec, {.on_restart = [&](const pipeline::restart_notice& n) {
                                                       report_restart(n, *spec, err);
                                                     }});
-    signal_watch signals(running, err);
+    stop_watch::attachment drains(stop, running);
     std::optional<stats_printer> stats;
     if (o->stats) stats.emplace(running.stages(), err);
     while (!(outcome = running.wait_for(24h))) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +32,42 @@ inline const char* json_type_name(const ojson& v) {
   if (v.is_string()) return "a string";
   if (v.is_array()) return "an array";
   return "an object";
+}
+
+/// Whether `v` is of the option type `t`.
+template <class Json>
+bool has_type(const Json& v, option_type t) {
+  switch (t) {
+    case option_type::integer: return v.is_number_integer();
+    case option_type::number: return v.is_number();
+    case option_type::string: return v.is_string();
+    case option_type::boolean: return v.is_boolean();
+    case option_type::object: return v.is_object();
+    case option_type::array: return v.is_array();
+    case option_type::any: return true;
+  }
+  return false;
+}
+
+/// Whether the number `v` is in `range` (exact for integers: 2^63 is not "about" INT64_MAX).
+template <class Json>
+bool within(const Json& v, const key_range& range) {
+  if (v.is_number_unsigned() && v.template get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return false;
+  const double x = v.template get<double>();
+  if (!std::isfinite(x)) return false;
+  const bool above_min = range.exclusive_minimum ? x > range.minimum : x >= range.minimum;
+  return above_min && x <= range.maximum;
+}
+
+/// How a range reads in a message: "an integer from 1 to 1024", "a number above 0 and at most 86400".
+inline std::string range_text(const key_range& range) {
+  auto text = [](double b) {
+    const nlohmann::json j = b == std::floor(b) && std::fabs(b) < 9e15 ? nlohmann::json(static_cast<std::int64_t>(b)) : nlohmann::json(b);
+    return j.dump();
+  };
+  const std::string what = range.integer ? "an integer " : "a number ";
+  if (range.exclusive_minimum) return what + "above " + text(range.minimum) + " and at most " + text(range.maximum);
+  return what + "from " + text(range.minimum) + " to " + text(range.maximum);
 }
 
 /// Collects problems with their positions.
@@ -68,13 +105,17 @@ class checker {
     }
     return n;
   }
-  /// A number above 0, or a problem.
-  std::optional<double> positive_number(const ojson& v, const std::string& pointer) {
-    if (!v.is_number() || v.get<double>() <= 0) {
-      at_value(pointer, "got " + (v.is_number() ? v.dump() : std::string(json_type_name(v))), "a number above 0");
-      return std::nullopt;
-    }
-    return v.get<double>();
+  /// A number in `range` (an integer if the range says so), or a problem naming the range.
+  std::optional<double> in_range(const ojson& v, const std::string& pointer, const key_range& range) {
+    const bool type_ok = range.integer ? v.is_number_integer() : v.is_number();
+    if (type_ok && within(v, range)) return v.get<double>();
+    at_value(pointer, "got " + (v.is_number() ? v.dump() : std::string(json_type_name(v))), range_text(range));
+    return std::nullopt;
+  }
+  /// An integer in `range`, or a problem naming the range.
+  std::optional<std::int64_t> integer(const ojson& v, const std::string& pointer, const key_range& range) {
+    if (!in_range(v, pointer, range)) return std::nullopt;
+    return v.get<std::int64_t>();  // within an int64 range, checked above
   }
   /// One of `choices`, or a problem.
   std::optional<std::string> choice(const ojson& v, const std::string& pointer, const std::vector<std::string>& choices) {
@@ -103,5 +144,9 @@ void engine_keys(checker& check, stage_spec& s, const ojson& body);
 /// restarted stage cannot be `cancel: permanent` (a crash on one side would end the other, and a
 /// restarted consumer would end at once with a producer that has already finished).
 void restart_checks(checker& check, const pipeline_spec& spec);
+
+/// Checks what stages claim (option_claim, type_claim): an exclusive claim belongs to one stage
+/// instance, and to no other stage even for a shared use (lib/pipeline/claims.cpp).
+void claim_checks(checker& check, const pipeline_spec& spec);
 
 }  // namespace sluice::pipeline::internal

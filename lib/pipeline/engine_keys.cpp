@@ -9,11 +9,11 @@ void partition_keys(checker& check, stage_spec& s, const ojson& d, const std::st
   s.dispatcher.type = dispatcher_spec::kind::partition;
   if (!d.is_object() || !d.contains("partitions")) {
     check.at_value(ptr, "a partition dispatcher needs \"partitions\"", "\"partitions\": the number of partitions");
-  } else if (auto n = check.integer(d["partitions"], ptr + "/partitions", 1)) {
+  } else if (auto n = check.integer(d["partitions"], ptr + "/partitions", engine_key_ranges::partitions)) {
     s.dispatcher.partitions = static_cast<std::size_t>(*n);
   }
   if (d.is_object() && d.contains("max_queued")) {
-    if (auto n = check.integer(d["max_queued"], ptr + "/max_queued", 0)) s.dispatcher.max_queued = static_cast<std::size_t>(*n);
+    if (auto n = check.integer(d["max_queued"], ptr + "/max_queued", engine_key_ranges::max_queued)) s.dispatcher.max_queued = static_cast<std::size_t>(*n);
   }
   if (d.is_object() && d.contains("key")) {
     const ojson& k = d["key"];
@@ -71,10 +71,10 @@ void restart_key(checker& check, stage_spec& s, const ojson& r) {
   }
   check.known_keys(r, ptr, {"max_restarts", "max_seconds"}, "restart key");
   if (r.contains("max_restarts")) {
-    if (auto n = check.integer(r["max_restarts"], ptr + "/max_restarts", 0)) s.restart.max_restarts = static_cast<std::size_t>(*n);
+    if (auto n = check.integer(r["max_restarts"], ptr + "/max_restarts", engine_key_ranges::max_restarts)) s.restart.max_restarts = static_cast<std::size_t>(*n);
   }
   if (r.contains("max_seconds")) {
-    if (auto n = check.positive_number(r["max_seconds"], ptr + "/max_seconds")) s.restart.max_seconds = *n;
+    if (auto n = check.in_range(r["max_seconds"], ptr + "/max_seconds", engine_key_ranges::max_seconds)) s.restart.max_seconds = *n;
   }
 }
 
@@ -84,7 +84,7 @@ void engine_keys(checker& check, stage_spec& s, const ojson& body) {
   if (body.contains("dispatcher")) dispatcher_key(check, s, body["dispatcher"]);
   if (body.contains("buffer_size")) {
     if (s.role == stage_role::sink) check.at_key(s.pointer + "/buffer_size", "a sink has no output buffer", "no buffer_size");
-    if (auto n = check.integer(body["buffer_size"], s.pointer + "/buffer_size", 1)) s.buffer_size = static_cast<std::size_t>(*n);
+    if (auto n = check.integer(body["buffer_size"], s.pointer + "/buffer_size", engine_key_ranges::buffer_size)) s.buffer_size = static_cast<std::size_t>(*n);
   }
   if (body.contains("buffer_keep")) {
     if (auto k = check.choice(body["buffer_keep"], s.pointer + "/buffer_keep", {"last", "first"})) {
@@ -94,7 +94,7 @@ void engine_keys(checker& check, stage_spec& s, const ojson& body) {
   if (body.contains("concurrency")) {
     if (s.role == stage_role::source) {
       check.at_key(s.pointer + "/concurrency", "a source cannot run in copies", "concurrency on a transform or sink");
-    } else if (auto n = check.integer(body["concurrency"], s.pointer + "/concurrency", 1)) {
+    } else if (auto n = check.integer(body["concurrency"], s.pointer + "/concurrency", engine_key_ranges::concurrency)) {
       s.concurrency = static_cast<std::size_t>(*n);
     }
   }

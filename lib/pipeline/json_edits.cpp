@@ -182,16 +182,13 @@ std::optional<diagnostic> refuse_path(const json_document& document,
   return std::nullopt;
 }
 
-/// The value of an assignment: JSON if it parses, else the text as a string; text that starts
-/// like an array or object must parse.
-std::variant<ojson, diagnostic> override_value(std::string_view text, std::string_view origin,
-                                               const std::string& label) {
+/// The value of an assignment: JSON if it parses, else the text as a string, whatever it starts
+/// with (a jq filter like `{a}` or `[.a, .b]` is not JSON). A value meant as JSON that does not
+/// parse becomes a string, which the loader then refuses where a string does not fit.
+ojson override_value(std::string_view text, std::string_view origin) {
   auto parsed = parse_document(text, std::string(origin));
   if (parsed) return parsed->value();
-  if (text.empty() || (text[0] != '{' && text[0] != '[')) return ojson(std::string(text));
-  const diagnostic& why = parsed.diagnostics().front();
-  return diagnostic{source_location{std::string(origin), 0, 0}, "",
-                    label + ": the value is not valid JSON: " + why.problem, why.expected};
+  return ojson(std::string(text));
 }
 
 }  // namespace
@@ -209,8 +206,7 @@ std::optional<diagnostic> apply_override(json_document& document, std::string_vi
     return diagnostic{command_line, "", label + ": " + *problem,
                       "a dotted path like stages.out.path, or a JSON pointer like /stages/out/path"};
   const auto& keys = std::get<std::vector<std::string>>(split);
-  auto value = override_value(assignment.substr(eq + 1), origin, label);
-  if (auto* refused = std::get_if<diagnostic>(&value)) return std::move(*refused);
+  ojson value = override_value(assignment.substr(eq + 1), origin);
   if (auto refused = refuse_path(document, keys, label)) return refused;
 
   // Checked: now create what is missing, replace the value and forget the replaced positions.
@@ -223,7 +219,7 @@ std::optional<diagnostic> apply_override(json_document& document, std::string_vi
     if (!target->contains(key)) document.positions_[pointer] = {at_origin, std::nullopt};
     target = &(*target)[key];
   }
-  *target = std::move(std::get<ojson>(value));
+  *target = std::move(value);
   const std::string prefix = pointer + '/';
   for (auto it = document.positions_.lower_bound(prefix);
        it != document.positions_.end() && it->first.starts_with(prefix);)

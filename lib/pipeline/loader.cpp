@@ -4,14 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <sys/stat.h>
 
 #include "pipeline/checker.hpp"
 
@@ -22,19 +19,6 @@ namespace {
 using namespace internal;
 
 json to_plain(const ojson& v) { return json::parse(v.dump()); }
-
-bool has_type(const ojson& v, option_type t) {
-  switch (t) {
-    case option_type::integer: return v.is_number_integer();
-    case option_type::number: return v.is_number();
-    case option_type::string: return v.is_string();
-    case option_type::boolean: return v.is_boolean();
-    case option_type::object: return v.is_object();
-    case option_type::array: return v.is_array();
-    case option_type::any: return true;
-  }
-  return false;
-}
 
 /// A bound as written in a message: integers without a decimal point.
 std::string bound_text(double b, bool integer) {
@@ -279,10 +263,10 @@ class loader {
       s.stage = entry["stage"].get<std::string>();
       stage_ptr = ptr + "/stage";
       if (entry.contains("max_demand")) {
-        if (auto n = check_.integer(entry["max_demand"], ptr + "/max_demand", 1)) s.options.max_demand = static_cast<std::size_t>(*n);
+        if (auto n = check_.integer(entry["max_demand"], ptr + "/max_demand", engine_key_ranges::max_demand)) s.options.max_demand = static_cast<std::size_t>(*n);
       }
       if (entry.contains("min_demand")) {
-        if (auto n = check_.integer(entry["min_demand"], ptr + "/min_demand", 0)) s.options.min_demand = static_cast<std::size_t>(*n);
+        if (auto n = check_.integer(entry["min_demand"], ptr + "/min_demand", engine_key_ranges::min_demand)) s.options.min_demand = static_cast<std::size_t>(*n);
       }
       if (auto bad = s.options.validate(); bad && check_.count() == entry_problems) check_.at_value(ptr + (entry.contains("min_demand") ? "/min_demand" : ""), *bad, "min_demand below max_demand");
       if (entry.contains("cancel")) {
@@ -329,80 +313,12 @@ class loader {
     }
     cycles(spec);
     restart_checks(check_, spec);
-    claim_checks(spec);
-  }
-
-  /// How a claimed file path is compared: an existing file by device and inode (so hard links
-  /// and symlinks to it are the same file); one that does not exist yet by its absolute path,
-  /// after following a symlink at its end (an output file is often a dangling link's target)
-  /// and resolving the symlinks of the directories that exist.
-  static std::string file_identity(const std::string& path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    fs::path p = fs::absolute(path, ec);
-    if (ec) return "path:" + path;
-    for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
-      const fs::path target = fs::read_symlink(p, ec);
-      if (ec) break;
-      p = target.is_absolute() ? target : p.parent_path() / target;
-    }
-    struct ::stat st {};
-    if (::stat(p.c_str(), &st) == 0) return "inode:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-    const fs::path canonical = fs::weakly_canonical(p, ec);
-    return "path:" + (ec ? p.lexically_normal() : canonical).string();
-  }
-
-  /// Options that claim their value (option_claim): an exclusive value belongs to one stage
-  /// instance, and to no other stage even for a shared use.
-  void claim_checks(const pipeline_spec& spec) {
-    struct claimed {
-      const stage_spec* stage;
-      option_claim claim;
-      const json* value;
-    };
-    std::map<std::string, claimed> first;  // "<option>=<value or file>" -> the first stage that claims it
-    // Options claim together by name, so a name some stage type claims as a file is compared as
-    // files for every type (a plugin's "path" against the file sink's).
-    std::set<std::string> file_options;
-    for (auto& s : spec.stages) {
-      for (auto& o : s.type_info->options) {
-        if (o.claim != option_claim::none && o.claims_file) file_options.insert(o.name);
-      }
-    }
-    for (auto& s : spec.stages) {
-      for (auto& o : s.type_info->options) {
-        if (o.claim == option_claim::none || !s.options.contains(o.name)) continue;
-        const json& value = s.options[o.name];
-        const std::string what = q(o.name) + " " + value.dump();
-        const bool exclusive = o.claim == option_claim::exclusive;
-        if (exclusive && s.concurrency > 1) {
-          check_.at_value(s.pointer + "/concurrency", "copies of " + q(s.name) + " would share its " + what,
-                          "concurrency 1: one instance per " + q(o.name));
-        }
-        const std::string key = file_options.count(o.name) != 0 && value.is_string()
-                                    ? "file:" + file_identity(value.get<std::string>())
-                                    : value.dump();
-        const auto [it, fresh] = first.emplace(o.name + "=" + key, claimed{&s, o.claim, &value});
-        if (fresh || (!exclusive && it->second.claim != option_claim::exclusive)) continue;
-        // Reported at the exclusive side, naming the other stage.
-        const stage_spec& owner = exclusive ? s : *it->second.stage;
-        const stage_spec& other = exclusive ? *it->second.stage : s;
-        const json& owner_value = exclusive ? value : *it->second.value;
-        const json& other_value = exclusive ? *it->second.value : value;
-        const std::string problem =
-            owner_value == other_value
-                ? q(o.name) + " " + owner_value.dump() + " is also used by stage " + q(other.name)
-                : q(o.name) + " " + owner_value.dump() + " names the same file as stage " + q(other.name) + "'s " +
-                      other_value.dump();
-        check_.at_value(owner.pointer + "/options/" + escape_pointer_segment(o.name), problem,
-                        "a " + q(o.name) + " no other stage uses");
-        if (exclusive) it->second = claimed{&s, o.claim, &value};  // a later shared use collides with this one
-      }
-    }
+    claim_checks(check_, spec);
   }
 
   void partition_checks(const stage_spec& producer, const stage_spec& consumer, const subscription_spec& sub) {
     const bool partitioned = producer.dispatcher.type == dispatcher_spec::kind::partition;
+    if (partitioned && producer.dispatcher.partitions == 0) return;  // its "partitions" was refused: said once
     if (!partitioned) {
       if (sub.options.partition) {
         check_.at_value(sub.pointer + "/partition", q(producer.name) + " has no partition dispatcher", "no partition");

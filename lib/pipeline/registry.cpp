@@ -1,8 +1,10 @@
 #include <sluice/pipeline/registry.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
+#include "pipeline/checker.hpp"
 #include "stages/builtin.hpp"
 
 namespace sluice::pipeline {
@@ -29,9 +31,36 @@ const char* to_string(option_type t) noexcept {
   return "?";
 }
 
+namespace {
+
+/// Why an option's default does not fit the option itself (its type, range, length, choices):
+/// the loader never checks defaults, so a bad one would reach the stage unchecked.
+std::optional<std::string> default_problem(const option_spec& o) {
+  if (!o.default_value || o.default_value->is_null()) return std::nullopt;
+  const json& v = *o.default_value;
+  if (!internal::has_type(v, o.type)) return "default " + v.dump() + " is not of its type " + to_string(o.type);
+  const double inf = std::numeric_limits<double>::infinity();
+  const key_range range{o.minimum.value_or(-inf), o.maximum.value_or(inf), o.type == option_type::integer};
+  if (v.is_number() && !internal::within(v, range)) return "default " + v.dump() + " is outside its range";
+  if (!v.is_string()) return std::nullopt;
+  const std::string& text = v.get_ref<const std::string&>();
+  if (o.min_length && text.size() < *o.min_length) return "default " + v.dump() + " is shorter than its min_length";
+  if (!o.one_of.empty() && std::find(o.one_of.begin(), o.one_of.end(), text) == o.one_of.end()) {
+    return "default " + v.dump() + " is not one of its choices";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 void registry::add(stage_type type) {
   if (type.name.empty()) throw std::invalid_argument("sluice: a stage type needs a name");
   if (!type.start) throw std::invalid_argument("sluice: stage type '" + type.name + "' has no start function");
+  for (const option_spec& o : type.options) {
+    if (auto problem = default_problem(o)) {
+      throw std::invalid_argument("sluice: stage type '" + type.name + "', option '" + o.name + "': " + *problem);
+    }
+  }
   auto& variants = types_[type.name];
   for (auto& v : variants) {
     if (v.role == type.role) {

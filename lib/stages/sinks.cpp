@@ -135,9 +135,10 @@ pid start_line_sink(pipeline::spawner& where, const json& o, stage_instance inst
 
 void register_sinks(pipeline::registry& r) {
   {
-    r.add(describe("stdout", stage_role::sink,
-                    "Writes each event to standard output, one per line.",
-                    sink_options(false), start_line_sink<true>));
+    auto t = describe("stdout", stage_role::sink, "Writes each event to standard output, one per line.",
+                      sink_options(false), start_line_sink<true>);
+    t.claims = {{"standard output", "/dev/stdout", option_claim::exclusive, true}};  // one writer of fd 1
+    r.add(std::move(t));
   }
   {
     r.add(describe("file", stage_role::sink,

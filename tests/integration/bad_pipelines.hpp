@@ -167,7 +167,7 @@ inline std::vector<bad_pipeline> bad_pipelines() {
     "out": {"type": "null", "subscribe_to": "numbers"}
   }
 })";
-  add("negative max_queued", t, "/stages/numbers/dispatcher/max_queued", position_of(t, "-1"), "got -1 (an integer >= 0)");
+  add("negative max_queued", t, "/stages/numbers/dispatcher/max_queued", position_of(t, "-1"), "got -1 (an integer from 0 to 10000000)");
 
   t = R"({
   "version": 1,
@@ -239,7 +239,7 @@ inline std::vector<bad_pipeline> bad_pipelines() {
     "out": {"type": "null", "subscribe_to": "numbers", "restart": {"max_restarts": -1}}
   }
 })";
-  add("negative max_restarts", t, "/stages/out/restart/max_restarts", position_of(t, "-1"), "got -1 (an integer >= 0)");
+  add("negative max_restarts", t, "/stages/out/restart/max_restarts", position_of(t, "-1"), "got -1 (an integer from 0 to 1000000)");
 
   t = R"({
   "version": 1,
@@ -249,7 +249,7 @@ inline std::vector<bad_pipeline> bad_pipelines() {
   }
 })";
   add("max_seconds that is not above 0", t, "/stages/numbers/restart/max_seconds", position_of(t, "\"max_seconds\": ", "0"),
-      "got 0 (a number above 0)");
+      "got 0 (a number above 0 and at most 86400)");
 
   t = R"({
   "version": 1,
@@ -314,6 +314,84 @@ inline std::vector<bad_pipeline> bad_pipelines() {
 })";
   add("a file sink in copies", t, "/stages/out/concurrency", position_of(t, "\"concurrency\": ", "2"),
       "copies of \"out\" would share its \"path\" \"out.jsonl\" (concurrency 1: one instance per \"path\")");
+
+  // Several writers on one stream (issue 12): whole lines from two writers interleave or overwrite.
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "print": {"type": "stdout", "subscribe_to": "numbers", "concurrency": 2}
+  }
+})";
+  add("a stdout sink in copies", t, "/stages/print/concurrency", position_of(t, "\"concurrency\": ", "2"),
+      "copies of \"print\" would share standard output (concurrency 1: one instance per standard output)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "a": {"type": "stdout", "subscribe_to": "numbers"},
+    "b": {"type": "stdout", "subscribe_to": "numbers"}
+  }
+})";
+  add("two stdout sinks", t, "/stages/b/type", position_of(t, "\"b\"", "\"stdout\""),
+      "standard output is also used by stage \"a\" (no other stage using standard output)");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "print": {"type": "stdout", "subscribe_to": "numbers"},
+    "out": {"type": "file", "subscribe_to": "numbers", "options": {"path": "/dev/stdout"}}
+  }
+})";
+  add("a file sink writing standard output beside a stdout sink", t, "/stages/out/options/path",
+      position_of(t, "\"/dev/stdout\""), "\"path\" \"/dev/stdout\" names the same file as stage \"print\"'s standard output");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "file", "subscribe_to": "numbers", "options": {"path": "/proc/self/fd/1"}},
+    "print": {"type": "stdout", "subscribe_to": "numbers"}
+  }
+})";
+  add("a stdout sink beside a file sink writing /proc/self/fd/1", t, "/stages/print/type",
+      position_of(t, "\"print\"", "\"stdout\""), "standard output names the same file as stage \"out\"'s \"/proc/self/fd/1\"");
+
+  // Every engine key has a range (issue 12): 2^63 copies or events used to pass check and abort run.
+  const auto engine_key = [&](const char* name, const std::string& numbers_keys, const std::string& out_keys,
+                              const std::string& pointer, const std::string& value, const std::string& expected,
+                              const std::string& written = "") {
+    const std::string text = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10})" + numbers_keys + R"(},
+    "out": {"type": "null", "subscribe_to": )" + out_keys + R"(}
+  }
+})";
+    add(name, text, pointer, position_of(text, pointer.substr(pointer.rfind('/') + 1) + "\": ", written.empty() ? value : written),
+        "got " + value + " (" + expected + ")");
+  };
+  const std::string n = "\"numbers\"";
+  engine_key("concurrency 2^63", "", n + R"(, "concurrency": 9223372036854775808)", "/stages/out/concurrency",
+             "9223372036854775808", "an integer from 1 to 1024");
+  engine_key("concurrency 2^32", "", n + R"(, "concurrency": 4294967296)", "/stages/out/concurrency", "4294967296",
+             "an integer from 1 to 1024");
+  engine_key("max_demand 2^63", "", R"({"stage": "numbers", "max_demand": 9223372036854775808})",
+             "/stages/out/subscribe_to/max_demand", "9223372036854775808", "an integer from 1 to 100000");
+  engine_key("min_demand -1", "", R"({"stage": "numbers", "min_demand": -1})", "/stages/out/subscribe_to/min_demand",
+             "-1", "an integer from 0 to 99999");
+  engine_key("buffer_size 1e308", R"(, "buffer_size": 1e308)", n, "/stages/numbers/buffer_size", "1e+308",
+             "an integer from 1 to 10000000", "1e308");
+  engine_key("partitions 2^32", R"(, "dispatcher": {"type": "partition", "partitions": 4294967296})", n,
+             "/stages/numbers/dispatcher/partitions", "4294967296", "an integer from 1 to 1024");
+  engine_key("max_queued 2^63", R"(, "dispatcher": {"type": "partition", "partitions": 1, "max_queued": 9223372036854775808})",
+             n, "/stages/numbers/dispatcher/max_queued", "9223372036854775808", "an integer from 0 to 10000000");
+  engine_key("max_restarts 2^63", R"(, "restart": {"max_restarts": 9223372036854775808})", n,
+             "/stages/numbers/restart/max_restarts", "9223372036854775808", "an integer from 0 to 1000000");
+  engine_key("max_seconds 1e308", R"(, "restart": {"max_restarts": 1, "max_seconds": 1e308})", n,
+             "/stages/numbers/restart/max_seconds", "1e+308", "a number above 0 and at most 86400", "1e308");
   return cases;
 }
 

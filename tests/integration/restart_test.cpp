@@ -151,8 +151,8 @@ TEST_CASE("`sluice schema` describes the restart key with its defaults") {
   const json restart = schema["properties"]["stages"]["additionalProperties"]["properties"]["restart"];
   CHECK(restart["type"] == "object");
   CHECK(restart["additionalProperties"] == false);
-  CHECK(restart["properties"]["max_restarts"] == json{{"type", "integer"}, {"minimum", 0}, {"default", 0}});
-  CHECK(restart["properties"]["max_seconds"] == json{{"type", "number"}, {"exclusiveMinimum", 0}, {"default", 5}});
+  CHECK(restart["properties"]["max_restarts"] == json{{"type", "integer"}, {"minimum", 0}, {"maximum", 1000000}, {"default", 0}});
+  CHECK(restart["properties"]["max_seconds"] == json{{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 86400}, {"default", 5}});
 }
 
 }  // TEST_SUITE("cli_restart")

@@ -437,8 +437,7 @@ TEST_CASE("an override through something other than an object is refused and cha
 
 TEST_CASE("malformed assignments are refused") {
   json_document doc(nlohmann::ordered_json::object(), "p.json");
-  for (const char* assignment : {"no-equals", "=1", "a..b=1", ".a=1", "a.=1", "/a~2=1", "a={",
-                                 "a=[1,"}) {
+  for (const char* assignment : {"no-equals", "=1", "a..b=1", ".a=1", "a.=1", "/a~2=1"}) {
     CAPTURE(assignment);
     const auto error = apply_override(doc, assignment);
     REQUIRE(error);

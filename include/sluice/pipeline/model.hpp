@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,31 @@
 #include <sluice/stage/subscription.hpp>
 
 namespace sluice::pipeline {
+
+/// The range a numeric engine key of a pipeline file must be in (a stage's `concurrency`, a
+/// subscription's `max_demand`...): checked by the loader and shown by `sluice schema`, from the
+/// one table below.
+struct key_range {
+  double minimum;
+  double maximum;
+  bool integer = true;
+  bool exclusive_minimum = false;  ///< the minimum itself is not allowed (max_seconds: above 0)
+};
+
+/// Every numeric engine key's range. The bounds are far above what a pipeline needs and keep a
+/// typo from asking the engine for 2^63 copies or events: a producer may hold up to the sum of its
+/// consumers' demand (max_demand times the copies) in one batch, and each copy is a process with a
+/// mailbox, started before the run begins.
+namespace engine_key_ranges {
+inline constexpr key_range concurrency{1, 1024};
+inline constexpr key_range max_demand{1, 100'000};
+inline constexpr key_range min_demand{0, 99'999};
+inline constexpr key_range buffer_size{1, 10'000'000};
+inline constexpr key_range partitions{1, 1024};
+inline constexpr key_range max_queued{0, 10'000'000};  ///< 0: no limit
+inline constexpr key_range max_restarts{0, 1'000'000};
+inline constexpr key_range max_seconds{0, 86'400, false, true};  ///< a day at most
+}  // namespace engine_key_ranges
 
 /// One `subscribe_to` entry.
 struct subscription_spec {

@@ -66,6 +66,19 @@ struct option_spec {
   bool claims_file = false;
 };
 
+/// Something every stage of a type claims whatever its options, as an option_claim does for an
+/// option's value: the `stdout` sink claims the file standard output is, exclusively, so the
+/// loader refuses two of them, copies of one, and a `file` sink writing that same file (whole lines
+/// from two writers would interleave or overwrite each other).
+struct type_claim {
+  std::string what;   ///< for messages: "standard output"
+  std::string value;  ///< what is claimed; with `file`, a path compared as a file
+  option_claim claim = option_claim::exclusive;
+  /// `value` is a path, compared with every file claim (claims_file options and type claims) by
+  /// device and inode when it exists: "/dev/stdout" is whatever file descriptor 1 is at load time.
+  bool file = false;
+};
+
 /// Live counters of one running stage (see stage_counters).
 using stage_stats = stage_counters;
 
@@ -105,6 +118,8 @@ struct stage_type {
   /// producer's output type differs from its consumer's input type.
   const std::type_info* input = &typeid(json);
   const std::type_info* output = &typeid(json);
+  /// What each stage of this type claims besides its options' values (see type_claim).
+  std::vector<type_claim> claims;
   /// Checks the options beyond their schema (optional).
   std::function<std::vector<option_problem>(const json& options)> check;
   /// Starts one instance with validated options (defaults filled in) through `where` (e.g.
@@ -117,8 +132,9 @@ struct stage_type {
 /// stage with producers is the sink). Not thread-safe to modify while read; fill it before loading.
 class registry {
  public:
-  /// Adds a type; throws std::invalid_argument if the name is taken for that role, or the type has
-  /// no name or no start function.
+  /// Adds a type; throws std::invalid_argument if the name is taken for that role, the type has
+  /// no name or no start function, or an option's default does not fit the option (its type,
+  /// range, length or choices), naming the type and the option.
   void add(stage_type type);
   /// The type called `name`: the one for `role` if the name has several, else the only one.
   [[nodiscard]] const stage_type* find(const std::string& name, stage_role role) const;

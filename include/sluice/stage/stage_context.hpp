@@ -1,6 +1,7 @@
 // sluice/stage/stage_context.hpp: what a stage callback can do.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <iterator>
@@ -60,7 +61,9 @@ class stage_context {
   void emit(Out event)
     requires(!std::is_same_v<Out, no_events>)
   {
-    if (out_->capacity() == 0 && size_hint_ > 1) out_->reserve(size_hint_);
+    // At most 64Ki events ahead: the demand may be huge (many consumers, a big max_demand) and a
+    // callback often emits far less; beyond it the vector grows as usual.
+    if (out_->capacity() == 0 && size_hint_ > 1) out_->reserve(std::min<std::size_t>(size_hint_, 65536));
     out_->push_back(std::move(event));
   }
   /// Emits a batch of events (moved).

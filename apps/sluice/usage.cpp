@@ -1,0 +1,83 @@
+#include "usage.hpp"
+
+#include <array>
+
+#include "commands.hpp"
+#include "options.hpp"
+
+#ifndef SLUICE_VERSION
+#error "SLUICE_VERSION comes from apps/sluice/meson.build (meson's project version)"
+#endif
+
+namespace sluice::app {
+
+namespace {
+
+struct command_text {
+  std::string_view name;
+  std::string_view synopsis;  ///< after "sluice NAME"
+  std::string_view what;
+};
+
+std::string threads_text() {
+  return "--threads N (" + std::to_string(threads_range.minimum) + " to " + std::to_string(threads_range.maximum) +
+         "; default: one per core)";
+}
+
+const std::array<command_text, 6>& commands() {
+  static const std::array<command_text, 6> texts{{
+      {"run", "FILE [--set path=value]... [--stats] [--plugin lib.so]... [--threads N]",
+       "run a pipeline until its sources are exhausted and every event reached its sinks;\n"
+       "SIGINT/SIGTERM drain it (exit 0; before it has started: nothing runs, exit 0),\n"
+       "a second signal stops at once (exit 130)"},
+      {"check", "FILE [--set path=value]... [--plugin lib.so]...", "validate a pipeline file and report every problem"},
+      {"graph", "FILE [--set path=value]... [--plugin lib.so]... [--format dot|mermaid]", "print the pipeline's graph"},
+      {"stages", "[--json] [--plugin lib.so]...", "list the stage types and their options"},
+      {"schema", "[--plugin lib.so]...", "print the JSON Schema of a pipeline file"},
+      {"demo", "", "run processes under a supervisor and narrate what happens"},
+  }};
+  return texts;
+}
+
+/// `text` with every line indented by `indent` spaces.
+std::string indented(std::string_view text, std::size_t indent) {
+  std::string out(indent, ' ');
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out.append(indent, ' ');
+  }
+  return out + "\n";
+}
+
+}  // namespace
+
+std::string command_usage(std::string_view command) {
+  for (const auto& c : commands()) {
+    if (c.name != command) continue;
+    std::string text = "usage: sluice " + std::string(c.name) + (c.synopsis.empty() ? "" : " ") + std::string(c.synopsis) + "\n" +
+                       indented(c.what, 2);
+    if (c.name == "run") text += "  " + threads_text() + ": scheduler threads\n";
+    return text;
+  }
+  return {};
+}
+
+std::string usage() {
+  std::string text = "usage: sluice <command> [arguments]\n       sluice --version\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    text += "  " + std::string(c.name) + (c.synopsis.empty() ? "" : " " + std::string(c.synopsis)) + "\n";
+    text += indented(c.what, 17);
+  }
+  text += "  help           show this text (sluice COMMAND --help: that command's)\n"
+          "\nexit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
+  return text;
+}
+
+int print_help(std::string_view command, std::ostream& out) {
+  out << command_usage(command);
+  return exit_ok;
+}
+
+std::string version_line() { return std::string("sluice ") + SLUICE_VERSION; }
+
+}  // namespace sluice::app
