@@ -161,6 +161,8 @@ void print_summary(const std::vector<pipeline::stage_report>& stages, std::chron
 }
 
 /// Why the run failed, naming the stage (and its restart allowance when it used it up).
+void print_killed(const pipeline::run_outcome& outcome, std::ostream& err);
+
 void print_failure(const pipeline::run_outcome& outcome, const pipeline::pipeline_spec& spec, std::ostream& err) {
   err << "sluice: stage \"" << outcome.failed_stage << "\" failed";
   const pipeline::stage_spec* s = spec.find(outcome.failed_stage);
@@ -170,6 +172,15 @@ void print_failure(const pipeline::run_outcome& outcome, const pipeline::pipelin
     err << ", restarts exhausted (more than " << s->restart.max_restarts << " within " << window.str() << " s); last";
   }
   err << pipeline::prefix_lines(outcome.reason.to_string(), ": ", "sluice: stage \"" + outcome.failed_stage + "\": ") << "\n";
+  print_killed(outcome, err);
+}
+
+/// The stages a wind-down had to kill: they still held events when its time was up.
+void print_killed(const pipeline::run_outcome& outcome, std::ostream& err) {
+  if (outcome.killed_after_wind_down.empty()) return;
+  err << "sluice: still running when the wind-down's time was up, stopped (their events were lost):";
+  for (const auto& stage : outcome.killed_after_wind_down) err << " \"" << stage << "\"";
+  err << "\n";
 }
 
 /// One line per restart, as it happens: which stage, how much of its allowance it has used, why.
@@ -228,6 +239,10 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     return exit_failure;
   }
   print_summary(reports, outcome->wall, err);
+  if (outcome->output_closed) {
+    err << "sluice: the reader of stage \"" << *outcome->output_closed
+        << "\"'s output went away: the sources were stopped and what was in flight drained\n";
+  }
   if (!outcome->ok) {
     print_failure(*outcome, *spec, err);
     return exit_failure;
