@@ -107,11 +107,13 @@ std::string_view name(log_field f) noexcept { return field_names[static_cast<std
 
 std::string_view level_name(const log_record& r) noexcept { return levels[r.level].name; }
 
-std::string render(const log_record& r, std::int64_t id, std::span<const log_field> fields) {
+std::string render(const log_record& r, std::int64_t id, std::span<const log_field> fields, json_spacing spacing) {
+  const std::string_view comma = spacing == json_spacing::spaced ? ", " : ",";
+  const std::string_view colon = spacing == json_spacing::spaced ? "\": " : "\":";
   std::string out = "{";
   for (const log_field f : fields) {
-    if (out.size() > 1) out += ',';
-    out.append("\"").append(name(f)).append("\":");
+    if (out.size() > 1) out += comma;
+    out.append("\"").append(name(f)).append(colon);
     append_value(out, r, id, f);
   }
   out += '}';

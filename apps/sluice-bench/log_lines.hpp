@@ -45,8 +45,13 @@ log_contents write_log(const std::filesystem::path& path, std::int64_t lines, st
 /// The level name of `r` ("error").
 std::string_view level_name(const log_record& r) noexcept;
 
-/// Line `id` (record `r`) reduced to `fields`, in that order, as compact JSON text with no newline,
+/// How rendered JSON is spaced: none (as the generator, jq -c and gojq -c write it), or a space
+/// after each `:` and `,` between members (as Miller's JSON-lines writer does).
+enum class json_spacing : std::uint8_t { compact, spaced };
+
+/// Line `id` (record `r`) reduced to `fields`, in that order, as JSON text with no newline,
 /// strings escaped exactly as in the file: render(r, id, every field) is the line itself.
-std::string render(const log_record& r, std::int64_t id, std::span<const log_field> fields);
+std::string render(const log_record& r, std::int64_t id, std::span<const log_field> fields,
+                   json_spacing spacing = json_spacing::compact);
 
 }  // namespace sluice::bench

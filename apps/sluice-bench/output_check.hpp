@@ -4,9 +4,10 @@
 // Each output line must be a JSON object naming the `id` of a line the scenario keeps, equal as a
 // JSON value to that line reduced to the scenario's fields, and every kept line must appear once.
 // Order is free (copies running in parallel interleave their outputs), and so are key order and
-// spacing (gojq and sluice sort keys, Miller puts spaces after colons): a line that is byte for
-// byte the expected text, in the file's key order or sorted, is taken as is; any other is parsed
-// and compared as a value, so the check stays fast without being fooled by formatting.
+// spacing (gojq and sluice sort keys, Miller puts spaces after colons and commas): a line that is
+// byte for byte the expected text, compact in the file's key order or sorted, or spaced in the
+// file's order, is taken as is; any other is parsed and compared as a value, so the check stays
+// fast without being fooled by formatting.
 #pragma once
 
 #include <filesystem>
