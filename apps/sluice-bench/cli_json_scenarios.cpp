@@ -9,11 +9,13 @@
 // holds more than one output.
 #include "cli_json_scenarios.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cli_peers.hpp"
 #include "cli_sluice.hpp"
