@@ -1,10 +1,11 @@
-// sluice-bench/child_process.cpp: posix_spawn, a pidfd to wait on, waitpid to reap.
+// sluice-bench/child_process.cpp: posix_spawn, a pidfd to wait on, wait4 to reap.
 #include "child_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,12 +82,21 @@ pid_t spawn(const child_spec& spec) {
   return pid;
 }
 
-/// Reaps child `pid`, blocking until it has ended; its wait status.
-int reap(pid_t pid) {
+/// How a reaped child ended and the CPU time it used.
+struct reaped {
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  double cpu_seconds = 0;
+};
+
+double seconds(const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; }
+
+/// Reaps child `pid`, blocking until it has ended.
+reaped reap(pid_t pid) {
+  int status = 0;
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
-  return status;
+  return {status, seconds(usage.ru_utime) + seconds(usage.ru_stime)};
 }
 
 /// A pidfd for `pid`, or -1 with errno set. Through syscall(): glibc 2.36's <sys/pidfd.h> declares
@@ -135,16 +145,16 @@ std::string tail(const std::filesystem::path& p) {
 
 }  // namespace
 
-double run_timed(const child_spec& spec, std::chrono::seconds deadline) {
+child_times run_timed(const child_spec& spec, std::chrono::seconds deadline) {
   const clock::time_point start = clock::now();
   const pid_t pid = spawn(spec);
   const bool ended = await_end(pid, start + deadline);
   const std::chrono::duration<double> took = clock::now() - start;
   if (!ended) ::kill(pid, SIGKILL);
-  const int status = reap(pid);
+  const reaped child = reap(pid);
   if (!ended) fail(spec, "still running after " + std::to_string(deadline.count()) + " s, killed");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail(spec, describe_status(status));
-  return took.count();
+  if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0) fail(spec, describe_status(child.status));
+  return {took.count(), child.cpu_seconds};
 }
 
 std::filesystem::path find_program(std::string_view name) {

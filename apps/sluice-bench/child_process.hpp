@@ -1,9 +1,11 @@
-// sluice-bench/child_process.hpp: runs a program as a child process and times it, wall clock from
-// spawn to exit.
+// sluice-bench/child_process.hpp: runs a program as a child process and times it: wall clock from
+// spawn to exit, and the CPU time the child spent.
 //
 // Design: posix_spawn (no fork of a threaded process) with standard input from /dev/null and the
 // output streams in files; the wait is a poll on a pidfd with a deadline, so a hung child fails its
-// run (and is killed) instead of hanging the benchmark, and its exit is noticed at once.
+// run (and is killed) instead of hanging the benchmark, and its exit is noticed at once. The child
+// is reaped with wait4, whose rusage holds the user and system time of all its threads (and of any
+// children it waited for), which a pair of wall-clock readings cannot tell.
 #pragma once
 
 #include <chrono>
@@ -22,12 +24,17 @@ struct child_spec {
   std::filesystem::path stderr_path = "/dev/null";  ///< created or truncated
 };
 
-/// Runs `spec` in this process's environment and returns the wall time in seconds from just before
-/// the spawn to the moment the child has exited. Throws std::runtime_error if it cannot be
-/// started, is still running after `deadline` (it is then killed and reaped) or does not exit with
-/// status 0; the message names the program, says how it ended and quotes the end of its standard
-/// error. Thread-safe.
-double run_timed(const child_spec& spec, std::chrono::seconds deadline);
+/// What one child run cost.
+struct child_times {
+  double wall_seconds = 0;  ///< from just before the spawn to the moment the child had exited
+  double cpu_seconds = 0;   ///< user + system time of the child, all its threads, from wait4
+};
+
+/// Runs `spec` in this process's environment and returns its wall and CPU times. Throws
+/// std::runtime_error if it cannot be started, is still running after `deadline` (it is then
+/// killed and reaped) or does not exit with status 0; the message names the program, says how it
+/// ended and quotes the end of its standard error. Thread-safe.
+child_times run_timed(const child_spec& spec, std::chrono::seconds deadline);
 
 /// The first regular, executable file called `name` in the directories of $PATH; empty if none.
 std::filesystem::path find_program(std::string_view name);

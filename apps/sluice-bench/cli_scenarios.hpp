@@ -1,5 +1,6 @@
 // sluice-bench/cli_scenarios.hpp: scenarios of the `sluice` CLI, the real binary timed as a child
-// process (cli_range_null, cli_jq), each beside a baseline run the same way.
+// process (cli_range_null; cli_jq, cli_passthrough and cli_partition from cli_json_scenarios.hpp),
+// each beside baselines or peers run the same way.
 #pragma once
 
 #include <vector>

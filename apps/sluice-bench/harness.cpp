@@ -13,7 +13,7 @@ namespace {
 /// What one system of a scenario produced so far: one value per successful run, per metric.
 struct samples {
   std::map<std::string, std::vector<double>> by_metric;
-  bool failed = false;
+  bool stopped = false;  ///< a run failed, or the system is unavailable: no more runs
 };
 
 /// The names of the metrics `sys` must report: its own list, or all of the scenario's.
@@ -69,11 +69,23 @@ void run_once(const scenario& sc, const system_run& sys, unsigned run, unsigned 
   if (!error.empty()) {
     progress << "FAILED: " << error << std::endl;
     rep.failures.push_back({sc.name, sys.system, run, error});
-    into.failed = true;
+    into.stopped = true;
     return;
   }
   progress << describe(m) << " (" << took.count() << " s)" << std::endl;
   for (const auto& [name, value] : m) into.by_metric[name].push_back(value);
+}
+
+/// Files a skip in `rep` for each system of `sc` that cannot run here, and stops it in `per_system`.
+void skip_unavailable(const scenario& sc, std::vector<samples>& per_system, report& rep, std::ostream& progress) {
+  for (std::size_t i = 0; i < sc.systems.size(); ++i) {
+    const system_run& sys = sc.systems[i];
+    std::string why = sys.unavailable ? sys.unavailable() : std::string();
+    if (why.empty()) continue;
+    progress << sc.name << '/' << sys.system << ": SKIPPED: " << why << std::endl;
+    rep.skipped.push_back({sc.name, sys.system, std::move(why)});
+    per_system[i].stopped = true;
+  }
 }
 
 /// Adds the summaries of one scenario to `rep`, grouped by metric, systems in scenario order.
@@ -101,13 +113,14 @@ report run_scenarios(const std::vector<scenario>& selected, unsigned runs, std::
   for (const scenario& sc : selected) {
     if (std::string why = sc.unavailable ? sc.unavailable() : std::string(); !why.empty()) {
       progress << sc.name << ": SKIPPED: " << why << std::endl;
-      rep.skipped.push_back({sc.name, std::move(why)});
+      rep.skipped.push_back({sc.name, "", std::move(why)});
       continue;
     }
     std::vector<samples> per_system(sc.systems.size());
+    skip_unavailable(sc, per_system, rep, progress);
     for (unsigned run = 1; run <= runs; ++run) {
       for (std::size_t i = 0; i < sc.systems.size(); ++i) {
-        if (per_system[i].failed) continue;
+        if (per_system[i].stopped) continue;
         run_once(sc, sc.systems[i], run, runs, per_system[i], rep, progress);
       }
     }

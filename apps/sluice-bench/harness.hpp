@@ -37,9 +37,10 @@ struct failure {
   std::string what;
 };
 
-/// A scenario that did not run because it cannot on this machine.
+/// A scenario, or one system of it, that did not run because it cannot on this machine.
 struct skip {
   std::string scenario;
+  std::string system;  ///< empty: the whole scenario
   std::string why;
 };
 
@@ -51,7 +52,8 @@ struct report {
 };
 
 /// Runs every scenario in `selected` `runs` times. Within a run each system runs once, in the
-/// scenario's order, so the systems are interleaved. A scenario that is `unavailable` is skipped.
+/// scenario's order, so the systems are interleaved. A scenario or system that is `unavailable` is
+/// skipped.
 /// Writes one progress line per system run (or skipped scenario) to `progress`.
 report run_scenarios(const std::vector<scenario>& selected, unsigned runs, std::ostream& progress);
 

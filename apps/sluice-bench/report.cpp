@@ -62,7 +62,9 @@ void print_failures(std::ostream& out, const report& rep) {
   for (const failure& f : rep.failures) {
     out << "FAILED " << f.scenario << '/' << f.system << " run " << f.run << ": " << f.what << '\n';
   }
-  for (const skip& s : rep.skipped) out << "SKIPPED " << s.scenario << ": " << s.why << '\n';
+  for (const skip& s : rep.skipped) {
+    out << "SKIPPED " << s.scenario << (s.system.empty() ? "" : "/" + s.system) << ": " << s.why << '\n';
+  }
 }
 
 }  // namespace
@@ -109,7 +111,10 @@ nlohmann::ordered_json to_json(const report& rep, const machine_info& machine) {
         {{"scenario", f.scenario}, {"system", f.system}, {"run", f.run}, {"what", f.what}});
   }
   for (const skip& s : rep.skipped) {
-    doc["skipped"].push_back({{"scenario", s.scenario}, {"why", s.why}});
+    nlohmann::ordered_json entry{{"scenario", s.scenario}};
+    if (!s.system.empty()) entry["system"] = s.system;
+    entry["why"] = s.why;
+    doc["skipped"].push_back(std::move(entry));
   }
   return doc;
 }

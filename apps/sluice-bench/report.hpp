@@ -21,7 +21,8 @@ void print_table(std::ostream& out, const report& rep);
 
 /// `{"machine": {...}, "results": [{"scenario", "system", "metric", "median", "min", "max",
 /// "runs"}...]}`, keys in that order; plus `"failures": [{"scenario", "system", "run", "what"}...]`
-/// when a run failed, and `"skipped": [{"scenario", "why"}...]` when a scenario could not run.
+/// when a run failed, and `"skipped": [{"scenario", "system", "why"}...]` when a scenario or one of
+/// its systems could not run (`"system"` only for a single system).
 nlohmann::ordered_json to_json(const report& rep, const machine_info& machine);
 
 }  // namespace sluice::bench

@@ -6,9 +6,10 @@
 // measured. The harness calls every system of a scenario once per run, interleaved, so all systems
 // see the same machine state.
 //
-// A baseline may report only some of a scenario's metrics (`system_run::reports`), and a scenario
-// that cannot run on this machine (a program it compares with is not installed) is reported as
-// skipped, not failed (`scenario::unavailable`).
+// A baseline may report only some of a scenario's metrics (`system_run::reports`). A scenario that
+// cannot run on this machine is reported as skipped, not failed (`scenario::unavailable`), and so
+// is a single system, such as a peer program that is not installed (`system_run::unavailable`):
+// the scenario's other systems still run.
 //
 // To add scenarios: write a file with a function returning `std::vector<scenario>` and append its
 // result in `all_scenarios()` (catalogue.cpp).
@@ -46,6 +47,9 @@ struct system_run {
   /// The names of the metrics this system reports when it has a figure for only some of the
   /// scenario's; empty: all of them.
   std::vector<std::string> reports = {};
+  /// Why this system cannot run on this machine, or empty when it can; asked once, before the
+  /// scenario's first run. Unset: it always can.
+  std::function<std::string()> unavailable = {};
 };
 
 /// A workload and the systems that implement it.
