@@ -1,5 +1,6 @@
 // `sluice check`, `sluice graph`, `sluice stages`, `sluice schema`: everything but running.
 #include <cmath>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,17 @@ namespace {
 
 using pipeline::option_type;
 using pipeline::stage_role;
+
+/// "from A to B", "at least A" or "at most B", as `sluice stages` prints an option's range.
+std::string range_text(const pipeline::option_spec& o) {
+  const auto number = [](double v) {
+    const bool whole = std::abs(v) < 9e15 && v == std::trunc(v);  // 1000, not 1000.0
+    return whole ? std::to_string(static_cast<long long>(v)) : json(v).dump();
+  };
+  if (o.minimum && o.maximum) return "from " + number(*o.minimum) + " to " + number(*o.maximum);
+  if (o.minimum) return "at least " + number(*o.minimum);
+  return "at most " + number(*o.maximum);
+}
 
 json option_schema(const pipeline::option_spec& o) {
   json s = json::object();
@@ -201,6 +213,8 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
       for (auto& opt : t.options) {
         out << "    " << opt.name << ": " << pipeline::to_string(opt.type) << (opt.required ? ", required" : "");
         if (opt.default_value) out << ", default " << opt.default_value->dump();
+        if (opt.minimum || opt.maximum) out << ", " << range_text(opt);
+        if (opt.min_length) out << ", at least " << *opt.min_length << " character" << (*opt.min_length == 1 ? "" : "s");
         if (!opt.one_of.empty()) {
           out << ", one of";
           for (auto& c : opt.one_of) out << " " << c;
