@@ -323,7 +323,7 @@ void register_transforms(pipeline::registry& r) {
   {
     auto on_error = opt("on_error", option_type::string, "a jq runtime error: fail the stage, or skip that event (counted)", false, "fail");
     on_error.one_of = {"fail", "skip"};
-    auto max_depth = opt("max_depth", option_type::integer, "deepest nesting of arrays and objects in and out of jq (1 to 4096); a deeper output is an error", false,
+    auto max_depth = opt("max_depth", option_type::integer, "deepest nesting of arrays and objects in and out of jq (1 to 1000); a deeper output is an error", false,
                          static_cast<std::int64_t>(jq_program::default_max_depth));
     max_depth.minimum = 1;
     max_depth.maximum = static_cast<double>(jq_program::max_max_depth);

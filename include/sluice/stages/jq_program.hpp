@@ -93,7 +93,9 @@ class jq_program {
   /// recursively) on small thread stacks and in sanitizer builds; jq 1.6's parser stops at 256.
   static constexpr std::size_t default_max_depth = 512;
   /// The largest `max_depth` a program accepts (the converters recurse once per level).
-  static constexpr std::size_t max_max_depth = 4096;
+  /// As the sources' max_depth: what downstream does with a value recurses (serialising, copying),
+  /// and 1000 levels stay far from the end of a worker's stack in every build (ASan included).
+  static constexpr std::size_t max_max_depth = 1000;
 
   /// Compiles `program`; on failure, all of jq's compile messages joined by newlines (the last one
   /// says how many errors there were). `max_depth` (1 to max_max_depth; clamped) bounds the
