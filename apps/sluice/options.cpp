@@ -62,6 +62,12 @@ std::optional<common_options> parse_args(const std::vector<std::string>& args, b
       auto n = integer_flag("--threads", *v, threads_range, err);
       if (!n) return std::nullopt;
       o.threads = static_cast<unsigned>(*n);
+    } else if (a == "--drain-timeout") {
+      auto v = value("--drain-timeout");
+      if (!v) return std::nullopt;
+      auto n = integer_flag("--drain-timeout", *v, drain_timeout_range, err);
+      if (!n) return std::nullopt;
+      o.drain_timeout_s = *n;
     } else if (a == "--help" || a == "-h") {
       o.help = true;
     } else if (a == "--stats") {

@@ -22,6 +22,11 @@ struct flag_range {
 /// only cost memory and switches.
 inline constexpr flag_range threads_range{1, 256};
 
+/// --drain-timeout: seconds a drain (SIGINT/SIGTERM) may take before what still runs is stopped and
+/// named (exit 1); 0: no deadline. Default 60, as Vector's graceful-shutdown limit; a day at most.
+inline constexpr flag_range drain_timeout_range{0, 86400};
+inline constexpr long long default_drain_timeout_s = 60;
+
 struct common_options {
   std::string file;                    ///< the pipeline file
   std::vector<std::string> overrides;  ///< --set path=value
@@ -30,6 +35,7 @@ struct common_options {
   bool json_output = false;            ///< --json
   std::string format = "dot";          ///< --format
   unsigned threads = 0;                ///< --threads (0: not given, one per core)
+  long long drain_timeout_s = default_drain_timeout_s;  ///< --drain-timeout (0: none)
   bool help = false;                   ///< --help or -h: print the command's usage, do nothing else
 };
 

@@ -161,8 +161,6 @@ void print_summary(const std::vector<pipeline::stage_report>& stages, std::chron
 }
 
 /// Why the run failed, naming the stage (and its restart allowance when it used it up).
-void print_killed(const pipeline::run_outcome& outcome, std::ostream& err);
-
 void print_failure(const pipeline::run_outcome& outcome, const pipeline::pipeline_spec& spec, std::ostream& err) {
   err << "sluice: stage \"" << outcome.failed_stage << "\" failed";
   const pipeline::stage_spec* s = spec.find(outcome.failed_stage);
@@ -172,14 +170,20 @@ void print_failure(const pipeline::run_outcome& outcome, const pipeline::pipelin
     err << ", restarts exhausted (more than " << s->restart.max_restarts << " within " << window.str() << " s); last";
   }
   err << pipeline::prefix_lines(outcome.reason.to_string(), ": ", "sluice: stage \"" + outcome.failed_stage + "\": ") << "\n";
-  print_killed(outcome, err);
 }
 
-/// The stages a wind-down had to kill: they still held events when its time was up.
-void print_killed(const pipeline::run_outcome& outcome, std::ostream& err) {
-  if (outcome.killed_after_wind_down.empty()) return;
-  err << "sluice: still running when the wind-down's time was up, stopped (their events were lost):";
-  for (const auto& stage : outcome.killed_after_wind_down) err << " \"" << stage << "\"";
+/// The stages a wind-down or a drain had to kill, with what they held: they were still running when
+/// its time was up.
+void print_killed(const pipeline::run_outcome& outcome, const std::vector<pipeline::stage_report>& reports,
+                  std::ostream& err) {
+  if (outcome.killed_at_deadline.empty()) return;
+  err << "sluice: still running when the time was up, stopped (what they held is lost):";
+  for (const auto& stage : outcome.killed_at_deadline) {
+    err << " \"" << stage << "\"";
+    for (const auto& r : reports) {
+      if (r.name == stage && r.counters->buffered.load() != 0) err << " (holding " << r.counters->buffered.load() << " events)";
+    }
+  }
   err << "\n";
 }
 
@@ -208,7 +212,7 @@ void unblock_stop_signals() noexcept {
 }
 
 int run_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options("run", args, true, {"--set", "--plugin", "--stats", "--threads"}, err);
+  auto o = parse_options("run", args, true, {"--set", "--plugin", "--stats", "--threads", "--drain-timeout"}, err);
   if (!o) return exit_usage;
   if (o->help) return print_help("run", out);
   stop_watch stop(err);  // main blocked the signals: one that came since is pending, and taken now
@@ -225,9 +229,11 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   std::optional<pipeline::run_outcome> outcome;
   std::vector<pipeline::stage_report> reports;
   try {
-    pipeline::running_pipeline running(rt, *spec, {.on_restart = [&](const pipeline::restart_notice& n) {
-                                                      report_restart(n, *spec, err);
-                                                    }});
+    pipeline::run_options options;
+    if (o->drain_timeout_s > 0) options.drain_timeout = std::chrono::seconds(o->drain_timeout_s);
+    pipeline::running_pipeline running(rt, *spec,
+                                       {.on_restart = [&](const pipeline::restart_notice& n) { report_restart(n, *spec, err); }},
+                                       options);
     stop_watch::attachment drains(stop, running);
     std::optional<stats_printer> stats;
     if (o->stats) stats.emplace(running.stages(), err);
@@ -245,6 +251,13 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   }
   if (!outcome->ok) {
     print_failure(*outcome, *spec, err);
+    print_killed(*outcome, reports, err);
+    // A stage killed at a deadline may be stuck in a blocking call (a write nobody reads) and never
+    // exit: leave without waiting for it (the runtime's destructor would).
+    if (!outcome->killed_at_deadline.empty()) {
+      err << std::flush;
+      std::_Exit(exit_failure);
+    }
     return exit_failure;
   }
   return exit_ok;

@@ -26,10 +26,11 @@ std::string threads_text() {
 
 const std::array<command_text, 6>& commands() {
   static const std::array<command_text, 6> texts{{
-      {"run", "FILE [--set path=value]... [--stats] [--plugin lib.so]... [--threads N]",
+      {"run", "FILE [--set path=value]... [--stats] [--plugin lib.so]... [--threads N] [--drain-timeout S]",
        "run a pipeline until its sources are exhausted and every event reached its sinks;\n"
        "SIGINT/SIGTERM drain it (exit 0; before it has started: nothing runs, exit 0),\n"
-       "a second signal stops at once (exit 130)"},
+       "a second signal stops at once (exit 130); a drain still running after S seconds\n"
+       "(0 to 86400, default 60, 0: no limit) stops, naming the stages still running (exit 1)"},
       {"check", "FILE [--set path=value]... [--plugin lib.so]...", "validate a pipeline file and report every problem"},
       {"graph", "FILE [--set path=value]... [--plugin lib.so]... [--format dot|mermaid]", "print the pipeline's graph"},
       {"stages", "[--json] [--plugin lib.so]...", "list the stage types and their options"},

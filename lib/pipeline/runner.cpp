@@ -89,6 +89,7 @@ running_pipeline::~running_pipeline() {
 void running_pipeline::drain() {
   std::lock_guard lock(state_->mutex);
   state_->drain_stages();
+  if (state_->options.drain_timeout) state_->arm_deadline("the drain began", *state_->options.drain_timeout);
 }
 
 std::optional<run_outcome> running_pipeline::wait_for(std::chrono::steady_clock::duration timeout) {

@@ -78,8 +78,9 @@ struct retry_subscribe {
   restart_call call;
 };
 
-/// The watcher to itself: a pipeline winding down after a failure has had its time; kill the rest.
-struct wind_down_deadline {};
+/// To the watcher: a pipeline winding down (after a failure) or draining has had its time; kill
+/// the rest.
+struct stop_deadline {};
 
 /// Asks the watcher to start copy `id` of a stage (from the thread that makes the pipeline).
 struct start_request {
@@ -118,6 +119,7 @@ struct running_pipeline::state {
   bool draining = false;  // drain() was called: a restarted source is drained at once
   bool stopping = false;  // the destructor runs: nothing is restarted any more
   bool winding_down = false;  // after a failure or a closed output: sources drained, dead ends killed
+  std::optional<std::string> deadline_cause;  // a stop_deadline is armed: after what
   std::optional<std::string> wiring_failed;  // why wiring stopped: everything was killed
   std::optional<run_outcome> outcome;
   run_outcome pending;  // the first failure, while others still exit
@@ -151,12 +153,16 @@ struct running_pipeline::state {
   void wiring_done();
   /// Ends the run once every instance has exited.
   void finish_if_done();
+  /// Ends the run now: the outcome is `pending`, the wall times are taken.
+  void finish();
   /// Drains every instance but the sinks': sources stop, transforms stop making output on their own.
   void drain_stages();
   /// Kills every instance (the pipeline failed while wiring, or is being destroyed).
   void kill_all();
-  /// A wind-down's time is up: kills what still runs, naming it in the outcome.
-  void on_wind_down_deadline();
+  /// Kills what still runs `timeout` after `cause` (the first deadline armed holds).
+  void arm_deadline(std::string cause, std::chrono::milliseconds timeout);
+  /// A wind-down's or a drain's time is up: kills what still runs, naming it in the outcome.
+  void on_stop_deadline();
   /// The index of the stage called `stage` (which exists).
   [[nodiscard]] std::size_t index_of(const std::string& stage) const;
 

@@ -120,8 +120,8 @@ pid running_pipeline::state::spawn_watcher(const std::shared_ptr<state>& st) {
       st->on_call_reply(self, *c);
     } else if (auto* r = m.get_if<retry_subscribe>()) {
       st->on_retry(self, std::move(r->call));
-    } else if (m.is<wind_down_deadline>()) {
-      st->on_wind_down_deadline();
+    } else if (m.is<stop_deadline>()) {
+      st->on_stop_deadline();
     }
   });
 }
@@ -306,7 +306,14 @@ void running_pipeline::state::wind_down(context& self) {
   for (std::size_t i = 0; i < stages.size(); ++i) {
     if (stages[i].alive == 0) tell_consumers(i);
   }
-  self.send_after(self.self(), wind_down_deadline{}, options.wind_down_timeout);
+  arm_deadline(pending.output_closed ? "the output of \"" + *pending.output_closed + "\" closed" : "the failure",
+               options.wind_down_timeout);
+}
+
+void running_pipeline::state::arm_deadline(std::string cause, std::chrono::milliseconds timeout) {
+  if (deadline_cause) return;
+  deadline_cause = std::to_string(timeout.count()) + " ms after " + cause;
+  rt.send_after(watcher, stop_deadline{}, timeout);
 }
 
 /// Whether each stage is alive and has a path of live stages to a live sink.
@@ -326,18 +333,20 @@ std::vector<bool> running_pipeline::state::reaching_a_sink() const {
   return reaching;
 }
 
-void running_pipeline::state::on_wind_down_deadline() {
-  if (outcome || alive == 0) return;
+void running_pipeline::state::on_stop_deadline() {
+  if (outcome || alive == 0 || wiring) return;
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    if (stages[i].alive > 0) pending.killed_after_wind_down.push_back(spec.stages[i].name);
+    if (stages[i].alive > 0) pending.killed_at_deadline.push_back(spec.stages[i].name);
   }
-  if (pending.ok) {  // a closed output whose pipeline did not finish in time
+  if (pending.ok) {  // a drain or a closed output that did not finish in time
     pending.ok = false;
-    pending.failed_stage = pending.killed_after_wind_down.front();
-    pending.reason = exit_reason::error("still running " + std::to_string(options.wind_down_timeout.count()) +
-                                        " ms after the output of \"" + pending.output_closed.value_or("") + "\" closed");
+    pending.failed_stage = pending.killed_at_deadline.front();
+    pending.reason = exit_reason::error("still running " + deadline_cause.value_or("the deadline"));
   }
   kill_all();
+  // The run ends now: a stage stuck in a blocking call (a write to a pipe nobody reads) may never
+  // get to hear of the kill, and waiting for it is what the deadline is there to avoid.
+  finish();
 }
 
 void running_pipeline::state::drain_stages() {
@@ -385,6 +394,10 @@ void running_pipeline::state::wiring_done() {
 
 void running_pipeline::state::finish_if_done() {
   if (wiring || alive != 0 || outcome) return;
+  finish();
+}
+
+void running_pipeline::state::finish() {
   outcome = pending;
   if (outcome->ok && wiring_failed) {
     outcome->ok = false;

@@ -268,6 +268,40 @@ TEST_CASE("SIGINT ends a pipeline whose stdin source is waiting for input") {
   CHECK(parse_summary(child.err())["print"].in == 1);
 }
 
+TEST_CASE("a drain that cannot finish within --drain-timeout stops, naming the stages still running, exit 1") {
+  temp_dir dir;
+  // As below: the limiter asks for nothing, so the ticks' buffer never empties and the drain waits.
+  const auto file = dir.write("stuck.json", R"({
+  "version": 1,
+  "stages": {
+    "ticks": {"type": "tick", "options": {"interval_ms": 1}},
+    "slow": {"type": "rate_limit", "options": {"per_second": 0.001}, "subscribe_to": "ticks"},
+    "out": {"type": "null", "subscribe_to": "slow"}
+  }
+})");
+  auto child = start_sluice(dir, {{"run", file.string(), "--stats", "--drain-timeout", "1"}});
+  const bool buffered = child.await([&] { return last_buffered(child.err(), "ticks").value_or(0) > 0; },
+                                    test_clock::now() + watchdog);
+  INFO("stderr: ", child.err());
+  REQUIRE(buffered);
+  child.signal(SIGINT);
+  const auto status = child.wait_or_kill(watchdog);
+  INFO("status: ", status.to_string(), "\nstderr: ", child.err());
+  CHECK_FALSE(child.timed_out());
+  CHECK(status.exited);
+  CHECK(status.code == 1);
+  CHECK(contains(child.err(), "still running 1000 ms after the drain began"));
+  CHECK(contains(child.err(), "\"ticks\" (holding "));
+  CHECK(contains(child.err(), "stage "));  // the summary was printed before
+
+  for (const char* bad : {"-1", "86401", "1.5", "x"}) {
+    const run_result r = run_sluice(dir, {{"run", file.string(), "--drain-timeout", bad}});
+    INFO(describe(r));
+    CHECK(r.code() == 2);
+    CHECK(contains(r.err, "--drain-timeout takes an integer from 0 to 86400"));
+  }
+}
+
 TEST_CASE("a second SIGINT during a drain that cannot finish stops at once with exit 130") {
   temp_dir dir;
   // The ticks pile up in the source's buffer: the limiter asks for nothing (0.001 a second), so

@@ -463,7 +463,7 @@ TEST_SUITE("pipeline_wind_down") {
     CHECK_FALSE(outcome->ok);
     CHECK(outcome->failed_stage == "src");
     CHECK(outcome->reason.to_string().find("bad input after 5000") != std::string::npos);
-    CHECK_MESSAGE(outcome->killed_after_wind_down.empty(), outcome->killed_after_wind_down.front());
+    CHECK_MESSAGE(outcome->killed_at_deadline.empty(), outcome->killed_at_deadline.front());
     auto events = f.out->snapshot();
     std::sort(events.begin(), events.end());
     REQUIRE(events.size() == 5000);
@@ -480,7 +480,7 @@ TEST_SUITE("pipeline_wind_down") {
     REQUIRE(outcome);
     CHECK_FALSE(outcome->ok);
     CHECK(outcome->failed_stage == "mid");
-    CHECK_MESSAGE(outcome->killed_after_wind_down.empty(), outcome->killed_after_wind_down.front());
+    CHECK_MESSAGE(outcome->killed_at_deadline.empty(), outcome->killed_at_deadline.front());
     // Every event `mid` emitted before its crash came through, in order, with no gap.
     auto events = f.out->snapshot();
     REQUIRE(events.size() >= 990);
@@ -499,6 +499,6 @@ TEST_SUITE("pipeline_wind_down") {
     REQUIRE(outcome);
     CHECK(outcome->ok);
     CHECK(outcome->output_closed == std::optional<std::string>("head"));
-    CHECK_MESSAGE(outcome->killed_after_wind_down.empty(), outcome->killed_after_wind_down.front());
+    CHECK_MESSAGE(outcome->killed_at_deadline.empty(), outcome->killed_at_deadline.front());
   }
 }

@@ -35,8 +35,10 @@ struct run_outcome {
   /// A sink whose reader went away (it exited with `{shutdown, output_closed}`, e.g. standard
   /// output piped into `head`): the pipeline was wound down, which is not a failure. Its name.
   std::optional<std::string> output_closed;
-  /// After a failure or a closed output: stages still running when the wind-down's time was up.
-  std::vector<std::string> killed_after_wind_down;
+  /// Stages still running when a wind-down's or a drain's time was up: they were killed, and the
+  /// events they held were lost. The run ended then, without waiting for them to exit: one stuck in
+  /// a blocking call may still be there (a program that wants to exit should not wait for it).
+  std::vector<std::string> killed_at_deadline;
   std::chrono::steady_clock::duration wall{};
 };
 
@@ -59,6 +61,10 @@ struct run_options {
   /// After a failure (or a closed output) the stages that can still deliver get this long to finish
   /// what they hold before they are killed.
   std::chrono::milliseconds wind_down_timeout{10000};
+  /// After drain(): what has not ended this long after is killed and named, and the run fails (an
+  /// operator's deadline, e.g. a container's grace period). None: a drain may take as long as it
+  /// needs.
+  std::optional<std::chrono::milliseconds> drain_timeout;
 };
 
 /// The exit reason of a sink whose output was closed by its reader (EPIPE): not a failure.
