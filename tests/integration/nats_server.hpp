@@ -62,23 +62,14 @@ class nats_server {
   static constexpr auto start_deadline = 20s;
   static constexpr auto stop_deadline = 10s;
 
-  nats_server() {
-    child_spec spec;
-    spec.program = nats_server_binary();
-    spec.args = {"-js", "-sd", (dir_ / "js").string(), "-a", "127.0.0.1", "-p", "-1",
-                 "--ports_file_dir", dir_.path().string(), "-l", (dir_ / "nats.log").string()};
-    spec.env = {{"PATH", "/usr/bin:/bin"}};
-    spec.stdout_file = dir_ / "server.out";
-    spec.stderr_file = dir_ / "server.err";
-    server_.emplace(std::move(spec));
-    const auto deadline = test_clock::now() + start_deadline;
-    if (!server_->await([&] { return read_ports_file(); }, deadline)) fail("wrote no ports file");
-    if (!server_->await([&] { return try_connect(); }, deadline)) fail("accepted no connection at " + url_);
-  }
-  ~nats_server() {
-    if (!server_) return;
-    server_->signal(SIGTERM);
-    if (!server_->wait_for(stop_deadline)) server_->wait_or_kill(0s);  // SIGKILL, then reaped
+  nats_server() { start("-1"); }
+  ~nats_server() { stop(); }
+
+  /// Stops the server and starts it again on the same port and store (clients may reconnect).
+  void restart() {
+    stop();
+    const auto port = url_.substr(url_.rfind(':') + 1);
+    start(port);
   }
   nats_server(const nats_server&) = delete;
   nats_server& operator=(const nats_server&) = delete;
@@ -99,6 +90,26 @@ class nats_server {
   [[nodiscard]] std::string log() const { return read_file(dir_ / "nats.log"); }
 
  private:
+  void start(const std::string& port) {
+    child_spec spec;
+    spec.program = nats_server_binary();
+    spec.args = {"-js", "-sd", (dir_ / "js").string(), "-a", "127.0.0.1", "-p", port,
+                 "--ports_file_dir", dir_.path().string(), "-l", (dir_ / "nats.log").string()};
+    spec.env = {{"PATH", "/usr/bin:/bin"}};
+    spec.stdout_file = dir_ / "server.out";
+    spec.stderr_file = dir_ / "server.err";
+    server_.emplace(std::move(spec));
+    const auto deadline = test_clock::now() + start_deadline;
+    if (!server_->await([&] { return read_ports_file(); }, deadline)) fail("wrote no ports file");
+    if (!server_->await([&] { return try_connect(); }, deadline)) fail("accepted no connection at " + url_);
+  }
+  /// SIGTERM, then SIGKILL past stop_deadline; reaped either way.
+  void stop() {
+    if (!server_) return;
+    server_->signal(SIGTERM);
+    if (!server_->wait_for(stop_deadline)) server_->wait_or_kill(0s);
+    server_.reset();
+  }
   bool read_ports_file() {
     const auto ports = dir_ / ("nats-server_" + std::to_string(server_->pid()) + ".ports");
     if (!std::filesystem::exists(ports)) return false;

@@ -321,3 +321,31 @@ TEST_CASE("sluice check refuses bad nats options with exit 2") {
   CHECK(r.code() == 2);
   CHECK(contains(r.err, "subject"));
 }
+
+TEST_CASE("nats source: after the server restarts, it reconnects and receives again") {
+  nats_server server;
+  temp_dir dir;
+  auto child = [&] {
+    auto nc = server.connect();
+    return start_subscribed(dir, two_stages("nats", {{"url", server.url()}, {"subject", "again"}, {"reconnect_wait_ms", 50}},
+                                            "file", {{"path", "out.jsonl"}}),
+                            nc.get(), "again");
+  }();
+  server.restart();
+  auto nc = server.connect();
+  const auto output = dir / "out.jsonl";
+  // The subscription comes back with the connection: publish until a message gets through.
+  const bool back = child.await(
+      [&] {
+        publish(nc.get(), "again", R"({"after_restart":true})");
+        natsConnection_FlushTimeout(nc.get(), 1000);
+        return contains(read_file(output), "after_restart");
+      },
+      test_clock::now() + watchdog);
+  INFO("stderr: ", child.err());
+  CHECK(back);
+  child.signal(SIGINT);
+  const auto status = child.wait_or_kill(watchdog);
+  CHECK(status.exited);
+  CHECK(status.code == 0);
+}
