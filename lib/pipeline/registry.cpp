@@ -6,6 +6,7 @@
 
 #include "pipeline/checker.hpp"
 #include "stages/builtin.hpp"
+#include "stages/nats_stages.hpp"
 
 namespace sluice::pipeline {
 
@@ -115,6 +116,7 @@ void register_builtins(registry& r) {
   stages::register_sources(r);
   stages::register_transforms(r);
   stages::register_sinks(r);
+  stages::register_nats(r);
 }
 
 }  // namespace sluice::pipeline
