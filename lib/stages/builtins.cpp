@@ -1,0 +1,14 @@
+// The built-in stage library's one entry point (include/sluice/stages/builtins.hpp).
+#include <sluice/stages/builtins.hpp>
+
+#include "stages/builtin.hpp"
+
+namespace sluice::stages {
+
+void register_builtins(pipeline::registry& r) {
+  register_sources(r);
+  register_transforms(r);
+  register_sinks(r);
+}
+
+}  // namespace sluice::stages
