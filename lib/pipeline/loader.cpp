@@ -241,6 +241,7 @@ class loader {
   }
 
   std::optional<subscription_spec> subscription(const std::string& self, const ojson& entry, const std::string& ptr) {
+    const std::size_t problems_before = check_.count();
     subscription_spec s;
     s.pointer = ptr;
     // Pipelines default to transient: a stage ends when its last producer has ended (not the
@@ -274,6 +275,9 @@ class loader {
       check_.at_value(stage_ptr, "no stage named " + q(s.stage), "one of " + join(names));
       return std::nullopt;
     }
+    // A subscription with a refused key is left out of the checks across stages: what they would
+    // say (a partitioned producer without "partition") follows from the problem already reported.
+    if (check_.count() != problems_before) return std::nullopt;
     return s;
   }
 
