@@ -93,31 +93,12 @@ class checker {
       }
     }
   }
-  /// An integer >= `minimum`, or a problem.
-  std::optional<std::int64_t> integer(const ojson& v, const std::string& pointer, std::int64_t minimum) {
-    if (!v.is_number_integer()) {
-      at_value(pointer, std::string("got ") + json_type_name(v), "an integer >= " + std::to_string(minimum));
-      return std::nullopt;
-    }
-    const auto n = v.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(v.get<std::uint64_t>(), INT64_MAX))
-                                          : v.get<std::int64_t>();
-    if (n < minimum) {
-      at_value(pointer, "got " + std::to_string(n), "an integer >= " + std::to_string(minimum));
-      return std::nullopt;
-    }
-    return n;
-  }
   /// A number in `range` (an integer if the range says so), or a problem naming the range.
   std::optional<double> in_range(const ojson& v, const std::string& pointer, const key_range& range) {
     const bool type_ok = range.integer ? v.is_number_integer() : v.is_number();
     if (type_ok && within(v, range)) return v.get<double>();
     at_value(pointer, "got " + (v.is_number() ? v.dump() : std::string(json_type_name(v))), range_text(range));
     return std::nullopt;
-  }
-  /// An integer in `range`, or a problem naming the range.
-  std::optional<std::int64_t> integer(const ojson& v, const std::string& pointer, const key_range& range) {
-    if (!in_range(v, pointer, range)) return std::nullopt;
-    return v.get<std::int64_t>();  // within an int64 range, checked above
   }
   /// One of `choices`, or a problem.
   std::optional<std::string> choice(const ojson& v, const std::string& pointer, const std::vector<std::string>& choices) {
