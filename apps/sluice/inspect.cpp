@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sluice/stage/partition_dispatcher.hpp>
+#include <sluice/pipeline/schema.hpp>
 
 #include "commands.hpp"
 #include "options.hpp"
@@ -26,124 +26,6 @@ std::string range_text(const pipeline::option_spec& o) {
   if (o.minimum && o.maximum) return "from " + number(*o.minimum) + " to " + number(*o.maximum);
   if (o.minimum) return "at least " + number(*o.minimum);
   return "at most " + number(*o.maximum);
-}
-
-json option_schema(const pipeline::option_spec& o) {
-  json s = json::object();
-  if (o.type != option_type::any) s["type"] = pipeline::to_string(o.type);
-  s["description"] = o.description;
-  if (o.default_value) s["default"] = *o.default_value;
-  if (o.minimum) s["minimum"] = *o.minimum;
-  if (o.maximum) s["maximum"] = *o.maximum;
-  if (o.min_length) s["minLength"] = *o.min_length;
-  if (!o.one_of.empty()) s["enum"] = o.one_of;
-  // The loader's collision rule for the value (see pipeline::option_claim).
-  if (o.claim != pipeline::option_claim::none) s["x-sluice-claim"] = o.claim == pipeline::option_claim::exclusive ? "exclusive" : "shared";
-  if (o.claim != pipeline::option_claim::none && o.claims_file) s["x-sluice-claim-file"] = true;
-  return s;
-}
-
-json options_schema(const pipeline::stage_type& t) {
-  json props = json::object();
-  json required = json::array();
-  for (auto& o : t.options) {
-    props[o.name] = option_schema(o);
-    if (o.required) required.push_back(o.name);
-  }
-  json s = {{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
-  if (!required.empty()) s["required"] = required;
-  return s;
-}
-
-/// A numeric engine key: its range from the loader's own table (pipeline::engine_key_ranges).
-json ranged(const pipeline::key_range& r, std::optional<json> default_value = std::nullopt) {
-  auto bound = [](double b) { return b == std::floor(b) ? json(static_cast<std::int64_t>(b)) : json(b); };  // 1, not 1.0
-  json s = {{"type", r.integer ? "integer" : "number"}, {"maximum", bound(r.maximum)}};
-  s[r.exclusive_minimum ? "exclusiveMinimum" : "minimum"] = bound(r.minimum);
-  if (default_value) s["default"] = *default_value;
-  return s;
-}
-
-namespace ranges = pipeline::engine_key_ranges;
-
-/// A `subscribe_to` entry.
-json subscription_schema() {
-  return {{"oneOf",
-           {{{"type", "string"}},
-            {{"type", "object"},
-             {"required", {"stage"}},
-             {"additionalProperties", false},
-             {"properties",
-              {{"stage", {{"type", "string"}}},
-               {"max_demand", ranged(ranges::max_demand, 1000)},
-               {"min_demand", ranged(ranges::min_demand)},
-               {"cancel", {{"enum", {"permanent", "transient", "temporary"}}}},
-               {"partition", {{"type", "integer"}, {"minimum", 0}}}}}}}}};
-}
-
-json dispatcher_schema() {
-  return {{"oneOf",
-           {{{"enum", {"demand", "broadcast", "partition"}}},
-            {{"type", "object"},
-             {"required", {"type"}},
-             {"additionalProperties", false},
-             {"properties",
-              {{"type", {{"enum", {"demand", "broadcast", "partition"}}}},
-               {"partitions", ranged(ranges::partitions)},
-               {"key", {{"type", "string"}}},
-               {"max_queued", ranged(ranges::max_queued, partition_dispatcher<json>::options{}.max_queued)},
-               {"shuffle_demands_on_first_dispatch", {{"type", "boolean"}}}}}}}}};
-}
-
-json restart_schema() {
-  return {{"type", "object"},
-          {"description", "restart an instance that exits abnormally, at most max_restarts times within max_seconds"},
-          {"additionalProperties", false},
-          {"properties",
-           {{"max_restarts", ranged(ranges::max_restarts, pipeline::restart_spec{}.max_restarts)},
-            {"max_seconds", ranged(ranges::max_seconds, pipeline::restart_spec{}.max_seconds)}}}};
-}
-
-/// A stage: its engine keys, and one branch per stage type for `type` and `options`.
-json stage_schema(const pipeline::registry& r) {
-  json variants = json::array();
-  for (auto& [name, types] : r.types()) {
-    for (auto& t : types) {
-      variants.push_back({{"type", "object"},
-                          {"description", std::string(pipeline::to_string(t.role)) + ": " + t.description},
-                          {"required", {"type"}},
-                          {"properties", {{"type", {{"const", name}}}, {"options", options_schema(t)}}}});
-    }
-  }
-  const json subscription = subscription_schema();
-  return {{"type", "object"},
-          {"required", {"type"}},
-          {"additionalProperties", false},
-          {"properties",
-           {{"type", {{"type", "string"}}},
-            {"options", {{"type", "object"}}},
-            {"description", {{"type", "string"}}},
-            {"subscribe_to", {{"oneOf", {subscription, {{"type", "array"}, {"items", subscription}, {"minItems", 1}}}}}},
-            {"dispatcher", dispatcher_schema()},
-            {"buffer_size", ranged(ranges::buffer_size)},
-            {"buffer_keep", {{"enum", {"last", "first"}}}},
-            {"concurrency", ranged(ranges::concurrency, 1)},
-            {"restart", restart_schema()}}},
-          {"allOf", {{{"anyOf", variants}}}}};
-}
-
-/// The JSON Schema of a pipeline file, made from the registry.
-json pipeline_schema(const pipeline::registry& r) {
-  return {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
-          {"title", "sluice pipeline (format version 1)"},
-          {"type", "object"},
-          {"required", {"version", "stages"}},
-          {"additionalProperties", false},
-          {"properties",
-           {{"version", {{"const", 1}}},
-            {"name", {{"type", "string"}}},
-            {"description", {{"type", "string"}}},
-            {"stages", {{"type", "object"}, {"minProperties", 1}, {"additionalProperties", stage_schema(r)}}}}}};
 }
 
 std::string dot_id(const std::string& s) { return json(s).dump(); }
@@ -201,7 +83,7 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
     json all = json::array();
     for (auto& [name, variants] : types.types()) {
       for (auto& t : variants) {
-        all.push_back({{"type", name}, {"role", pipeline::to_string(t.role)}, {"description", t.description}, {"options", options_schema(t)}});
+        all.push_back({{"type", name}, {"role", pipeline::to_string(t.role)}, {"description", t.description}, {"options", pipeline::options_schema(t)}});
       }
     }
     out << all.dump(2) << "\n";
@@ -235,7 +117,7 @@ int schema_command(const std::vector<std::string>& args, std::ostream& out, std:
   if (o->help) return print_help("schema", out);
   pipeline::registry types;
   if (!fill_registry(types, o->plugins, err)) return exit_usage;
-  out << pipeline_schema(types).dump(2) << "\n";
+  out << pipeline::pipeline_schema(types).dump(2) << "\n";
   return exit_ok;
 }
 

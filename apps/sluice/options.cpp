@@ -1,6 +1,6 @@
 #include "options.hpp"
 
-#include <dlfcn.h>
+#include <sluice/stages/builtins.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -101,27 +101,10 @@ std::optional<common_options> parse_options(std::string_view command, const std:
 }
 
 bool fill_registry(pipeline::registry& r, const std::vector<std::string>& plugins, std::ostream& err) {
-  pipeline::register_builtins(r);
+  stages::register_builtins(r);
   for (const std::string& path : plugins) {
-    // A plugin stays loaded for the life of the program: its types' code must stay mapped.
-    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      err << "sluice: cannot load plugin " << path << ": " << ::dlerror() << "\n";
-      return false;
-    }
-    using register_fn = void (*)(pipeline::registry&);
-    auto fn = reinterpret_cast<register_fn>(::dlsym(handle, "sluice_register_stages"));
-    if (fn == nullptr) {
-      err << "sluice: plugin " << path << " has no sluice_register_stages function\n";
-      return false;
-    }
-    try {
-      fn(r);
-    } catch (const std::exception& e) {
-      err << "sluice: plugin " << path << " failed to register: " << e.what() << "\n";
-      return false;
-    } catch (...) {  // a plugin is foreign code: whatever it throws is its failure, not an abort of sluice
-      err << "sluice: plugin " << path << " failed to register: it threw something that is not a std::exception\n";
+    if (auto loaded = pipeline::load_plugin(path, r); !loaded) {
+      err << "sluice: " << loaded.error << "\n";
       return false;
     }
   }

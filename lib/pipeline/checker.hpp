@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <sluice/pipeline/engine_keys.hpp>
 #include <sluice/pipeline/json_document.hpp>
 #include <sluice/pipeline/model.hpp>
 
@@ -91,31 +93,12 @@ class checker {
       }
     }
   }
-  /// An integer >= `minimum`, or a problem.
-  std::optional<std::int64_t> integer(const ojson& v, const std::string& pointer, std::int64_t minimum) {
-    if (!v.is_number_integer()) {
-      at_value(pointer, std::string("got ") + json_type_name(v), "an integer >= " + std::to_string(minimum));
-      return std::nullopt;
-    }
-    const auto n = v.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(v.get<std::uint64_t>(), INT64_MAX))
-                                          : v.get<std::int64_t>();
-    if (n < minimum) {
-      at_value(pointer, "got " + std::to_string(n), "an integer >= " + std::to_string(minimum));
-      return std::nullopt;
-    }
-    return n;
-  }
   /// A number in `range` (an integer if the range says so), or a problem naming the range.
   std::optional<double> in_range(const ojson& v, const std::string& pointer, const key_range& range) {
     const bool type_ok = range.integer ? v.is_number_integer() : v.is_number();
     if (type_ok && within(v, range)) return v.get<double>();
     at_value(pointer, "got " + (v.is_number() ? v.dump() : std::string(json_type_name(v))), range_text(range));
     return std::nullopt;
-  }
-  /// An integer in `range`, or a problem naming the range.
-  std::optional<std::int64_t> integer(const ojson& v, const std::string& pointer, const key_range& range) {
-    if (!in_range(v, pointer, range)) return std::nullopt;
-    return v.get<std::int64_t>();  // within an int64 range, checked above
   }
   /// One of `choices`, or a problem.
   std::optional<std::string> choice(const ojson& v, const std::string& pointer, const std::vector<std::string>& choices) {
@@ -135,6 +118,42 @@ class checker {
   const json_document& doc_;
   std::vector<diagnostic> diagnostics_;
 };
+
+/// The names of `scope`'s keys, in the table's order (for "one of: ..." in messages).
+inline std::vector<std::string> key_names(key_scope scope) {
+  std::vector<std::string> names;
+  for (const engine_key& k : engine_key_table) {
+    if (k.scope == scope) names.emplace_back(k.name);
+  }
+  return names;
+}
+
+/// A key's allowed strings, as checker::choice takes them.
+inline std::vector<std::string> choices_of(const engine_key& k) { return {k.choices.begin(), k.choices.end()}; }
+
+/// "source", "transform or sink", "demand"...: the members of a role or kind set, for messages.
+template <class Member>
+std::string set_text(key_set set, std::initializer_list<Member> members) {
+  std::string out;
+  for (Member m : members) {
+    if ((set & bit(m)) != 0) out += (out.empty() ? "" : " or ") + std::string(to_string(m));
+  }
+  return out;
+}
+
+/// Checks a leaf engine key's value against its table entry (type, range, choices); false after
+/// reporting a problem at `pointer`.
+inline bool key_value_fits(checker& check, const engine_key& k, const ojson& v, const std::string& pointer) {
+  if (k.range) return check.in_range(v, pointer, *k.range).has_value();
+  if (!k.choices.empty()) return check.choice(v, pointer, choices_of(k)).has_value();
+  if (has_type(v, k.type)) return true;
+  check.at_value(pointer, std::string("got ") + json_type_name(v), k.type == option_type::boolean ? "true or false" : "a " + std::string(to_string(k.type)));
+  return false;
+}
+
+/// Whether a stage of `s`'s role takes the stage key `key` (engine_key::roles); if not, reports
+/// the key with the table's refusal.
+bool role_takes(checker& check, const stage_spec& s, std::string_view key);
 
 /// Checks a stage's engine keys (dispatcher, buffer_size, buffer_keep, concurrency, restart) and
 /// records them in `s` (lib/pipeline/engine_keys.cpp).

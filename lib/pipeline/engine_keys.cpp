@@ -1,66 +1,73 @@
-// A stage's engine keys in a pipeline file: how the engine runs it, beside what its type does.
+// A stage's engine keys in a pipeline file: how the engine runs it, beside what its type does. What
+// each key takes (type, range, choices, roles, dispatcher kinds) is read from engine_key_table; the
+// code here only records the checked values in the stage_spec.
 #include "pipeline/checker.hpp"
 
 namespace sluice::pipeline::internal {
 
 namespace {
 
-void partition_keys(checker& check, stage_spec& s, const ojson& d, const std::string& ptr) {
-  s.dispatcher.type = dispatcher_spec::kind::partition;
-  if (!d.is_object() || !d.contains("partitions")) {
-    check.at_value(ptr, "a partition dispatcher needs \"partitions\"", "\"partitions\": the number of partitions");
-  } else if (auto n = check.integer(d["partitions"], ptr + "/partitions", engine_key_ranges::partitions)) {
-    s.dispatcher.partitions = static_cast<std::size_t>(*n);
+std::size_t size_of(const ojson& checked) { return static_cast<std::size_t>(checked.get<std::int64_t>()); }
+
+dispatcher_kind kind_named(const std::string& name) {
+  return name == "partition" ? dispatcher_kind::partition : name == "broadcast" ? dispatcher_kind::broadcast : dispatcher_kind::demand;
+}
+
+/// Records a dispatcher key whose value fits its table entry (a partition `key` must also be a
+/// JSON pointer).
+void dispatcher_value(checker& check, dispatcher_spec& d, const engine_key& k, const ojson& v, const std::string& ptr) {
+  if (k.name == "key") {
+    if (!v.is_string() || (!v.get<std::string>().empty() && v.get<std::string>()[0] != '/')) {
+      check.at_value(ptr, "got " + v.dump(), "a JSON pointer into the event, e.g. \"/user/id\"");
+      return;
+    }
+    d.key = v.get<std::string>();
+    return;
   }
-  if (d.is_object() && d.contains("max_queued")) {
-    if (auto n = check.integer(d["max_queued"], ptr + "/max_queued", engine_key_ranges::max_queued)) s.dispatcher.max_queued = static_cast<std::size_t>(*n);
-  }
-  if (d.is_object() && d.contains("key")) {
-    const ojson& k = d["key"];
-    if (!k.is_string() || (!k.get<std::string>().empty() && k.get<std::string>()[0] != '/')) {
-      check.at_value(ptr + "/key", "got " + k.dump(), "a JSON pointer into the event, e.g. \"/user/id\"");
-    } else {
-      s.dispatcher.key = k.get<std::string>();
+  if (!key_value_fits(check, k, v, ptr)) return;
+  if (k.name == "partitions") d.partitions = size_of(v);
+  if (k.name == "max_queued") d.max_queued = size_of(v);
+  if (k.name == "shuffle_demands_on_first_dispatch") d.shuffle_demands_on_first_dispatch = v.get<bool>();
+}
+
+/// The keys of a dispatcher of kind `kind` (`d` is its object, or its name alone): each checked
+/// against the table, the keys of another kind refused rather than silently ignored.
+void dispatcher_keys(checker& check, dispatcher_spec& spec, dispatcher_kind kind, const ojson& d, const std::string& ptr) {
+  const std::string kind_name(to_string(kind));
+  for (const engine_key& k : engine_key_table) {
+    if (k.scope != key_scope::dispatcher || k.name == "type") continue;
+    const std::string name(k.name);
+    const bool given = d.is_object() && d.contains(name);
+    if ((k.kinds & bit(kind)) == 0) {
+      if (given) {
+        check.at_key(ptr + "/" + name, "only a " + set_text(k.kinds, {dispatcher_kind::demand, dispatcher_kind::broadcast, dispatcher_kind::partition}) +
+                                           " dispatcher takes " + q(name),
+                     "no " + q(name) + " on a " + kind_name + " dispatcher");
+      }
+    } else if (given) {
+      dispatcher_value(check, spec, k, d[name], ptr + "/" + name);
+    } else if (k.required) {
+      check.at_value(ptr, "a " + kind_name + " dispatcher needs " + q(name), q(name) + ": " + std::string(k.description));
     }
   }
 }
 
 void dispatcher_key(checker& check, stage_spec& s, const ojson& d) {
   const std::string ptr = s.pointer + "/dispatcher";
-  if (s.role == stage_role::sink) check.at_key(ptr, "a sink has no consumers to dispatch to", "no dispatcher");
+  const std::vector<std::string> kinds = choices_of(engine_key_of(key_scope::dispatcher, "type"));
   std::optional<std::string> kind;
   if (d.is_string()) {
-    kind = check.choice(d, ptr, {"demand", "broadcast", "partition"});
+    kind = check.choice(d, ptr, kinds);
   } else if (d.is_object()) {
-    check.known_keys(d, ptr, {"type", "partitions", "key", "max_queued", "shuffle_demands_on_first_dispatch"},
-                     "dispatcher key");
-    if (d.contains("type")) kind = check.choice(d["type"], ptr + "/type", {"demand", "broadcast", "partition"});
+    check.known_keys(d, ptr, key_names(key_scope::dispatcher), "dispatcher key");
+    if (d.contains("type")) kind = check.choice(d["type"], ptr + "/type", kinds);
     else check.at_value(ptr, "missing \"type\"", "\"demand\", \"broadcast\" or \"partition\"");
   } else {
     check.at_value(ptr, std::string("got ") + json_type_name(d), "\"demand\" or an object with \"type\"");
   }
-  if (kind == "broadcast") s.dispatcher.type = dispatcher_spec::kind::broadcast;
-  if (kind == "partition") partition_keys(check, s, d, ptr);
-  if (!kind || !d.is_object()) return;
-  // The keys of one dispatcher type on another would be silently ignored: say so instead.
-  const auto only_for = [&](const char* key, const std::string& type) {
-    if (d.contains(key) && *kind != type) {
-      check.at_key(ptr + "/" + key, "only a " + type + " dispatcher takes \"" + key + "\"",
-                   "no \"" + std::string(key) + "\" on a " + *kind + " dispatcher");
-    }
-  };
-  only_for("partitions", "partition");
-  only_for("key", "partition");
-  only_for("max_queued", "partition");
-  only_for("shuffle_demands_on_first_dispatch", "demand");
-  if (*kind == "demand" && d.contains("shuffle_demands_on_first_dispatch")) {
-    const ojson& v = d["shuffle_demands_on_first_dispatch"];
-    if (v.is_boolean()) {
-      s.dispatcher.shuffle_demands_on_first_dispatch = v.get<bool>();
-    } else {
-      check.at_value(ptr + "/shuffle_demands_on_first_dispatch", std::string("got ") + json_type_name(v), "true or false");
-    }
-  }
+  if (!kind) return;
+  s.dispatcher.type = kind_named(*kind);
+  dispatcher_keys(check, s.dispatcher, s.dispatcher.type, d, ptr);
 }
 
 void restart_key(checker& check, stage_spec& s, const ojson& r) {
@@ -69,36 +76,43 @@ void restart_key(checker& check, stage_spec& s, const ojson& r) {
     check.at_value(ptr, std::string("got ") + json_type_name(r), "an object {\"max_restarts\": N, \"max_seconds\": S}");
     return;
   }
-  check.known_keys(r, ptr, {"max_restarts", "max_seconds"}, "restart key");
-  if (r.contains("max_restarts")) {
-    if (auto n = check.integer(r["max_restarts"], ptr + "/max_restarts", engine_key_ranges::max_restarts)) s.restart.max_restarts = static_cast<std::size_t>(*n);
+  check.known_keys(r, ptr, key_names(key_scope::restart), "restart key");
+  for (const engine_key& k : engine_key_table) {
+    const std::string name(k.name);
+    if (k.scope != key_scope::restart || !r.contains(name) || !key_value_fits(check, k, r[name], ptr + "/" + name)) continue;
+    if (k.name == "max_restarts") s.restart.max_restarts = size_of(r[name]);
+    if (k.name == "max_seconds") s.restart.max_seconds = r[name].get<double>();
   }
-  if (r.contains("max_seconds")) {
-    if (auto n = check.in_range(r["max_seconds"], ptr + "/max_seconds", engine_key_ranges::max_seconds)) s.restart.max_seconds = *n;
-  }
+}
+
+/// Records a stage key that is not a composite one (buffer_size, buffer_keep, concurrency; a
+/// description is only checked).
+void stage_value(checker& check, stage_spec& s, const engine_key& k, const ojson& v) {
+  if (!key_value_fits(check, k, v, s.pointer + "/" + std::string(k.name))) return;
+  if (k.name == "buffer_size") s.buffer_size = size_of(v);
+  if (k.name == "buffer_keep") s.buffer_keep = v.get<std::string>() == "first" ? sluice::buffer_keep::first : sluice::buffer_keep::last;
+  if (k.name == "concurrency") s.concurrency = size_of(v);
 }
 
 }  // namespace
 
+bool role_takes(checker& check, const stage_spec& s, std::string_view key) {
+  const engine_key& k = engine_key_of(key_scope::stage, key);
+  if ((k.roles & bit(s.role)) != 0) return true;
+  check.at_key(s.pointer + "/" + std::string(key), std::string(k.refusal),
+               q(std::string(key)) + " only on a " + set_text(k.roles, {stage_role::source, stage_role::transform, stage_role::sink}));
+  return false;
+}
+
 void engine_keys(checker& check, stage_spec& s, const ojson& body) {
-  if (body.contains("dispatcher")) dispatcher_key(check, s, body["dispatcher"]);
-  if (body.contains("buffer_size")) {
-    if (s.role == stage_role::sink) check.at_key(s.pointer + "/buffer_size", "a sink has no output buffer", "no buffer_size");
-    if (auto n = check.integer(body["buffer_size"], s.pointer + "/buffer_size", engine_key_ranges::buffer_size)) s.buffer_size = static_cast<std::size_t>(*n);
+  for (const engine_key& k : engine_key_table) {
+    const std::string name(k.name);
+    if (k.scope != key_scope::stage || k.name == "subscribe_to" || !body.contains(name)) continue;
+    if (!role_takes(check, s, k.name)) continue;
+    if (k.name == "dispatcher") dispatcher_key(check, s, body[name]);
+    else if (k.name == "restart") restart_key(check, s, body[name]);
+    else if (k.name != "type" && k.name != "options") stage_value(check, s, k, body[name]);
   }
-  if (body.contains("buffer_keep")) {
-    if (auto k = check.choice(body["buffer_keep"], s.pointer + "/buffer_keep", {"last", "first"})) {
-      s.buffer_keep = *k == "first" ? sluice::buffer_keep::first : sluice::buffer_keep::last;
-    }
-  }
-  if (body.contains("concurrency")) {
-    if (s.role == stage_role::source) {
-      check.at_key(s.pointer + "/concurrency", "a source cannot run in copies", "concurrency on a transform or sink");
-    } else if (auto n = check.integer(body["concurrency"], s.pointer + "/concurrency", engine_key_ranges::concurrency)) {
-      s.concurrency = static_cast<std::size_t>(*n);
-    }
-  }
-  if (body.contains("restart")) restart_key(check, s, body["restart"]);
 }
 
 void restart_checks(checker& check, const pipeline_spec& spec) {

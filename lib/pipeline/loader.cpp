@@ -122,8 +122,7 @@ class loader {
       check_.at_value(ptr, std::string("got ") + json_type_name(body), "an object with \"type\"");
       return std::nullopt;
     }
-    check_.known_keys(body, ptr, {"type", "options", "subscribe_to", "dispatcher", "buffer_size", "buffer_keep", "concurrency", "restart", "description"},
-                      "stage key");
+    check_.known_keys(body, ptr, key_names(key_scope::stage), "stage key");
     stage_spec s;
     s.name = name;
     s.pointer = ptr;
@@ -144,7 +143,7 @@ class loader {
     role_checks(s, has_producers, has_consumers);
     s.options = options(*s.type_info, body.contains("options") ? body["options"] : ojson::object(), ptr + "/options",
                         body.contains("options"));
-    if (has_producers) s.subscribe_to = subscriptions(name, body["subscribe_to"], ptr + "/subscribe_to");
+    if (has_producers && role_takes(check_, s, "subscribe_to")) s.subscribe_to = subscriptions(name, body["subscribe_to"], ptr + "/subscribe_to");
     engine_keys(check_, s, body);
     return s;
   }
@@ -161,9 +160,6 @@ class loader {
 
   void role_checks(const stage_spec& s, bool has_producers, bool has_consumers) {
     const std::string role = to_string(s.role);
-    if (s.role == stage_role::source && has_producers) {
-      check_.at_key(s.pointer + "/subscribe_to", q(s.type) + " is a source: it takes no subscribe_to", "no subscribe_to");
-    }
     if (s.role != stage_role::source && !has_producers) {
       check_.at_value(s.pointer, "a " + role + " with no producer", "\"subscribe_to\": the stage(s) it consumes");
     }
@@ -245,6 +241,7 @@ class loader {
   }
 
   std::optional<subscription_spec> subscription(const std::string& self, const ojson& entry, const std::string& ptr) {
+    const std::size_t problems_before = check_.count();
     subscription_spec s;
     s.pointer = ptr;
     // Pipelines default to transient: a stage ends when its last producer has ended (not the
@@ -254,7 +251,7 @@ class loader {
     if (entry.is_string()) {
       s.stage = entry.get<std::string>();
     } else if (entry.is_object()) {
-      check_.known_keys(entry, ptr, {"stage", "max_demand", "min_demand", "cancel", "partition"}, "subscription key");
+      check_.known_keys(entry, ptr, key_names(key_scope::subscription), "subscription key");
       const std::size_t entry_problems = check_.count();
       if (!entry.contains("stage") || !entry["stage"].is_string()) {
         check_.at_value(ptr, "missing \"stage\"", "the producer's name");
@@ -262,24 +259,8 @@ class loader {
       }
       s.stage = entry["stage"].get<std::string>();
       stage_ptr = ptr + "/stage";
-      if (entry.contains("max_demand")) {
-        if (auto n = check_.integer(entry["max_demand"], ptr + "/max_demand", engine_key_ranges::max_demand)) s.options.max_demand = static_cast<std::size_t>(*n);
-      }
-      if (entry.contains("min_demand")) {
-        if (auto n = check_.integer(entry["min_demand"], ptr + "/min_demand", engine_key_ranges::min_demand)) s.options.min_demand = static_cast<std::size_t>(*n);
-      }
+      subscription_keys(entry, ptr, s.options);
       if (auto bad = s.options.validate(); bad && check_.count() == entry_problems) check_.at_value(ptr + (entry.contains("min_demand") ? "/min_demand" : ""), *bad, "min_demand below max_demand");
-      if (entry.contains("cancel")) {
-        if (auto c = check_.choice(entry["cancel"], ptr + "/cancel", {"permanent", "transient", "temporary"})) {
-          s.options.cancel = *c == "permanent" ? cancel_mode::permanent : *c == "transient" ? cancel_mode::transient : cancel_mode::temporary;
-        }
-      }
-      if (entry.contains("partition")) {
-        const ojson& p = entry["partition"];
-        if (p.is_number_unsigned()) s.options.partition = partition_id{p.get<std::size_t>()};
-        else if (p.is_string()) s.options.partition = partition_id{p.get<std::string>()};
-        else check_.at_value(ptr + "/partition", std::string("got ") + json_type_name(p), "a partition number");
-      }
     } else {
       check_.at_value(ptr, std::string("got ") + json_type_name(entry), "a stage name or an object with \"stage\"");
       return std::nullopt;
@@ -294,7 +275,27 @@ class loader {
       check_.at_value(stage_ptr, "no stage named " + q(s.stage), "one of " + join(names));
       return std::nullopt;
     }
+    // A subscription with a refused key is left out of the checks across stages: what they would
+    // say (a partitioned producer without "partition") follows from the problem already reported.
+    if (check_.count() != problems_before) return std::nullopt;
     return s;
+  }
+
+  /// A subscription object's keys after "stage", each checked against engine_key_table.
+  void subscription_keys(const ojson& entry, const std::string& ptr, subscription_options& o) {
+    for (const engine_key& k : engine_key_table) {
+      const std::string name(k.name);
+      if (k.scope != key_scope::subscription || k.name == "stage" || !entry.contains(name)) continue;
+      const ojson& v = entry[name];
+      if (!key_value_fits(check_, k, v, ptr + "/" + name)) continue;
+      if (k.name == "max_demand") o.max_demand = v.get<std::size_t>();
+      if (k.name == "min_demand") o.min_demand = v.get<std::size_t>();
+      if (k.name == "partition") o.partition = partition_id{v.get<std::size_t>()};
+      if (k.name == "cancel") {
+        const std::string c = v.get<std::string>();
+        o.cancel = c == "permanent" ? cancel_mode::permanent : c == "transient" ? cancel_mode::transient : cancel_mode::temporary;
+      }
+    }
   }
 
   /// Checks across stages: event types, partitions, cycles.

@@ -5,8 +5,6 @@
 #include <stdexcept>
 
 #include "pipeline/checker.hpp"
-#include "stages/builtin.hpp"
-#include "stages/nats_stages.hpp"
 
 namespace sluice::pipeline {
 
@@ -110,13 +108,6 @@ std::optional<std::string> registry::nearest(const std::string& name) const {
   // Only a plausible typo is worth suggesting.
   if (best && best_distance > std::max<std::size_t>(2, name.size() / 2)) return std::nullopt;
   return best;
-}
-
-void register_builtins(registry& r) {
-  stages::register_sources(r);
-  stages::register_transforms(r);
-  stages::register_sinks(r);
-  stages::register_nats(r);
 }
 
 }  // namespace sluice::pipeline

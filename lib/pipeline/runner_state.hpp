@@ -170,8 +170,8 @@ struct running_pipeline::state {
   void on_crash(context& self, internal::instance_id id, const exit_reason& reason);
   void restart(context& self, internal::instance_id id);
   bool restart_allowed(internal::stage_state& s);
-  void fail(context& self, std::size_t stage, exit_reason reason, bool exhausted);
-  void wind_down(context& self);
+  void fail(std::size_t stage, exit_reason reason, bool exhausted);
+  void wind_down();
   [[nodiscard]] std::vector<bool> reaching_a_sink() const;
   void call_subscribe(context& self, internal::restart_call call);
   void answered(const internal::restart_call& call);

@@ -165,7 +165,7 @@ void running_pipeline::state::on_exit(context& self, pid who, const exit_reason&
   const bool ours = (wiring_failed || winding_down) && reason == exit_reason::killed();
   if (reason == output_closed_reason() && s.spec->role == stage_role::sink) {
     if (!pending.output_closed) pending.output_closed = s.spec->name;
-    wind_down(self);
+    wind_down();
   } else if (!reason.is_normal() && !ours && pending.ok) {
     on_crash(self, id, reason);
   }
@@ -175,11 +175,11 @@ void running_pipeline::state::on_exit(context& self, pid who, const exit_reason&
 
 void running_pipeline::state::on_crash(context& self, instance_id id, const exit_reason& reason) {
   stage_state& s = stages[id.stage];
-  if (!restart_allowed(s)) return fail(self, id.stage, reason, s.spec->restart.allowed() && !wiring && !stopping);
+  if (!restart_allowed(s)) return fail(id.stage, reason, s.spec->restart.allowed() && !wiring && !stopping);
   try {
     restart(self, id);
   } catch (const std::exception& e) {
-    return fail(self, id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
+    return fail(id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
   }
   if (!hooks.on_restart) return;
   try {
@@ -263,7 +263,7 @@ void running_pipeline::state::on_call_reply(context& self, call_reply& reply) {
   // died meanwhile reports its own exit. What is left is a subscription that never came.
   const bool timeout = !reply.result && reply.result.error() == call_error::timeout;
   if (!pending.ok || (!timeout && !taken)) return;
-  fail(self, call.consumer_stage,
+  fail(call.consumer_stage,
        exit_reason::error("could not subscribe to \"" + spec.stages[call.producer_stage].name + "\" after a restart: " +
                           (timeout ? std::string("timeout") : r->error.to_string())),
        false);
@@ -283,16 +283,16 @@ void running_pipeline::state::answered(const restart_call& call) {
   sluice::demand(rt, call.source, demand_mode::forward);
 }
 
-void running_pipeline::state::fail(context& self, std::size_t stage, exit_reason reason, bool exhausted) {
+void running_pipeline::state::fail(std::size_t stage, exit_reason reason, bool exhausted) {
   pending.ok = false;
   pending.failed_stage = spec.stages[stage].name;
   pending.reason = std::move(reason);
   pending.restarts_exhausted = exhausted;
   if (wiring) return kill_all();  // nothing has flowed yet, and the wiring must not wait
-  wind_down(self);
+  wind_down();
 }
 
-void running_pipeline::state::wind_down(context& self) {
+void running_pipeline::state::wind_down() {
   if (winding_down) return;
   winding_down = true;
   const std::vector<bool> reaching = reaching_a_sink();

@@ -392,6 +392,65 @@ inline std::vector<bad_pipeline> bad_pipelines() {
              "/stages/numbers/restart/max_restarts", "9223372036854775808", "an integer from 0 to 1000000");
   engine_key("max_seconds 1e308", R"(, "restart": {"max_restarts": 1, "max_seconds": 1e308})", n,
              "/stages/numbers/restart/max_seconds", "1e+308", "a number above 0 and at most 86400", "1e308");
+
+  // Issue 13: what the engine key table says about roles and dispatcher kinds, and a subscription
+  // whose refused key leaves nothing else to say.
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers", "buffer_keep": "first"}
+  }
+})";
+  add("buffer_keep on a sink", t, "/stages/out/buffer_keep", position_of(t, "\"buffer_keep\""), "a sink has no output buffer");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "concurrency": 2},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("concurrency on a source", t, "/stages/numbers/concurrency", position_of(t, "\"concurrency\""), "a source cannot run in copies");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "spare": {"type": "range", "options": {"to": 10}},
+    "numbers": {"type": "range", "options": {"to": 10}, "subscribe_to": "spare"},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("subscribe_to on a source", t, "/stages/numbers/subscribe_to", position_of(t, "\"subscribe_to\""), "a source has no producers");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "out": {"type": "null", "subscribe_to": "numbers", "dispatcher": "demand"}
+  }
+})";
+  add("a dispatcher on a sink", t, "/stages/out/dispatcher", position_of(t, "\"dispatcher\""), "a sink has no consumers to dispatch to");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "dispatcher": "partition"},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("a partition dispatcher without partitions", t, "/stages/numbers/dispatcher", position_of(t, "\"partition\""),
+      "a partition dispatcher needs \"partitions\"");
+
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}, "dispatcher": {"type": "partition", "partitions": 2}},
+    "out": {"type": "null", "subscribe_to": {"stage": "numbers", "partition": 1024}, "concurrency": 1}
+  }
+})";
+  add("a partition number above its range", t, "/stages/out/subscribe_to/partition", position_of(t, "1024"),
+      "got 1024 (an integer from 0 to 1023)");
   return cases;
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <sluice/pipeline/model.hpp>
+#include <sluice/stages/builtins.hpp>
 
 #include "../../apps/sluice/commands.hpp"
 #include "../integration/bad_pipelines.hpp"
@@ -189,7 +190,7 @@ TEST_SUITE("loader fuzz") {
 
 TEST_CASE("mutated pipelines never crash, throw or hang the loader, and every diagnostic is located") {
   registry types;
-  register_builtins(types);
+  stages::register_builtins(types);
   const std::vector<std::string> texts = seeds();
   REQUIRE(texts.size() > 10);
   testing::temp_dir dir;

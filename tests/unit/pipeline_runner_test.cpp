@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <sluice/pipeline/model.hpp>
+#include <sluice/stages/builtins.hpp>
 #include <sluice/pipeline/runner.hpp>
 #include <sluice/stage.hpp>
 
@@ -227,7 +228,7 @@ std::string file_sink_output(bool restarted) {
   const auto path = std::filesystem::temp_directory_path() / ("sluice_runner_test_" + std::to_string(::getpid()) + ".jsonl");
   std::ofstream(path) << "0\n";
   registry types;
-  register_builtins(types);
+  stages::register_builtins(types);
   runtime rt({.threads = 2});
   runtime_spawner where(rt);
   stage_instance instance;
@@ -419,7 +420,7 @@ TEST_SUITE("pipeline_runner") {
 TEST_SUITE("pipeline_loader") {
   TEST_CASE("an option claimed as a file by one stage type collides with the same name of another type") {
     registry types;
-    register_builtins(types);
+    stages::register_builtins(types);
     // A user's sink whose "path" claims its value without saying it is a file.
     auto archive = type("archive", stage_role::sink);
     option_spec path;

@@ -149,8 +149,20 @@ class registry {
   std::map<std::string, std::vector<stage_type>> types_;
 };
 
-/// Registers the built-in stage library (sources, transforms, sinks) into `r`.
-void register_builtins(registry& r);
+/// The function a plugin exports: `extern "C" void sluice_register_stages(sluice::pipeline::registry&)`.
+inline constexpr const char* plugin_entry_point = "sluice_register_stages";
+
+/// What load_plugin did: nothing to say, or the problem, naming the plugin's path.
+struct plugin_result {
+  std::string error;
+  explicit operator bool() const noexcept { return error.empty(); }
+};
+
+/// Loads the shared library at `path` (dlopen; it stays loaded for the life of the program) and
+/// calls its `sluice_register_stages(r)`. A library that cannot be loaded, has no such function, or
+/// whose function throws (anything) is refused with a message naming `path`; the types it added
+/// before throwing stay in `r`. Not thread-safe with other uses of `r`.
+[[nodiscard]] plugin_result load_plugin(const std::string& path, registry& r);
 
 }  // namespace pipeline
 }  // namespace sluice

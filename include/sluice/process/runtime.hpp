@@ -47,7 +47,7 @@ struct runtime_options {
   /// The records the runtime's logger passes on (see log.hpp), and where to: by default warnings
   /// and errors, to standard error.
   sluice::log_level log_level = sluice::log_level::warning;
-  sluice::log_sink log_sink;
+  sluice::log_sink log_sink{};
 };
 
 /// Owns a oneTBB task arena, the process table, the name registry and the timer service. Several
