@@ -73,7 +73,13 @@ class runtime_impl {
   timer_ref send_after(pid to, message_node* n, std::chrono::steady_clock::duration delay);
   bool cancel_timer(timer_ref ref) { return ref.id != 0 && timers_.cancel(ref.id); }
 
-  [[nodiscard]] bool is_alive(pid p) noexcept { return static_cast<bool>(table_.acquire(p)); }
+  /// False from the moment `p` starts exiting, before it sends its DOWNs: whoever learned of the
+  /// exit (a DOWN, a stage replaced after it) and asks afterwards sees it gone.
+  [[nodiscard]] bool is_alive(pid p) noexcept {
+    const internal::process_table::ref r = table_.acquire(p);
+    // acquire: pairs with finalize's seq_cst store, made before any DOWN is sent.
+    return r && !r->exited.load(std::memory_order_acquire);
+  }
   /// Unique ids for monitor and call refs.
   [[nodiscard]] std::uint64_t next_ref() noexcept {
     // relaxed: uniqueness needs only atomicity.

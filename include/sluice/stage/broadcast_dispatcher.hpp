@@ -55,12 +55,12 @@ class broadcast_dispatcher final : public dispatcher<T> {
 
   dispatcher_subscribed subscribe(const subscription_options& opts, const consumer_ref& c) override {
     if (std::any_of(consumers_.begin(), consumers_.end(), [&](const entry& e) { return e.ref.consumer == c.consumer; })) {
-      return {0, exit_reason::other("already_subscribed")};
+      return dispatcher_subscribed::refuse(refusal::already_subscribed);
     }
     selector pick;
     if (opts.selector.has_value()) {
       const auto* f = std::any_cast<selector>(&opts.selector);
-      if (f == nullptr) return {0, exit_reason::other("bad_selector: expected a std::function<bool(const T&)>")};
+      if (f == nullptr) return dispatcher_subscribed::refuse(refusal::bad_selector, "expected a std::function<bool(const T&)>");
       pick = *f;
     }
     // The newcomer has asked for nothing: the common demand goes back to the others' counters.

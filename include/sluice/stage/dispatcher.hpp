@@ -4,11 +4,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include <sluice/process/exit_reason.hpp>
 #include <sluice/process/message.hpp>
 #include <sluice/process/pid.hpp>
+#include <sluice/stage/refusal.hpp>
 #include <sluice/stage/subscription.hpp>
 
 namespace sluice {
@@ -36,6 +38,17 @@ class dispatch_target {
 struct dispatcher_subscribed {
   std::size_t upstream = 0;
   std::optional<exit_reason> refused;  ///< the subscription is cancelled with this reason
+  /// The refusal, typed (a dispatcher of one's own may leave it empty and give only `refused`).
+  std::optional<refusal> why;
+  /// partition_taken: the consumer holding the partition. If that consumer is no longer alive, the
+  /// producer keeps the subscription waiting until its DOWN frees the partition.
+  std::optional<consumer_ref> holder;
+
+  /// A refusal: `refused` made from `r` and `detail` (see refusal_reason).
+  [[nodiscard]] static dispatcher_subscribed refuse(refusal r, std::string_view detail = {},
+                                                    std::optional<consumer_ref> holder = std::nullopt) {
+    return {0, refusal_reason(r, detail), r, holder};
+  }
 };
 
 /// The dispatcher contract (GenStage's GenStage.Dispatcher). A producer stage owns one and calls it

@@ -27,7 +27,9 @@ namespace sluice {
 ///
 /// Subscriptions. A subscription whose partition is missing, unknown or already taken is refused
 /// (`partition_required`, `unknown_partition 7`, `partition_taken 1`), so the consumer gets the
-/// cancel and the producer lives on. GenStage raises inside the producer instead, which takes the
+/// cancel and the producer lives on. A partition taken by a consumer that has exited, whose DOWN
+/// the producer has not handled yet, is not refused: the producer stage keeps the subscription
+/// waiting and subscribes it again once that DOWN frees the partition. GenStage raises inside the producer instead, which takes the
 /// producer and its other consumers down for one consumer's mistake; refusing is the kinder of
 /// the two choices the reference leaves open.
 ///
@@ -163,11 +165,11 @@ class partition_dispatcher final : public dispatcher<T> {
   }
 
   dispatcher_subscribed subscribe(const subscription_options& opts, const consumer_ref& c) override {
-    if (!opts.partition) return {0, exit_reason::other("partition_required")};
+    if (!opts.partition) return dispatcher_subscribed::refuse(refusal::partition_required);
     const auto i = index_of(*opts.partition);
-    if (!i) return {0, exit_reason::other("unknown_partition " + to_string(*opts.partition))};
+    if (!i) return dispatcher_subscribed::refuse(refusal::unknown_partition, to_string(*opts.partition));
     partition& p = parts_[*i];
-    if (p.consumer) return {0, exit_reason::other("partition_taken " + to_string(*opts.partition))};
+    if (p.consumer) return dispatcher_subscribed::refuse(refusal::partition_taken, to_string(*opts.partition), p.consumer);
     p.consumer = c;  // it inherits the queue of events that waited for it
     owners_.emplace(c.id, *i);
     return {};

@@ -83,6 +83,10 @@ struct stage_upstream_demand {
 struct stage_drain {};
 /// anyone -> consumer: no producer will subscribe any more (see producers_done in start.hpp).
 struct stage_producers_done {};
+/// stage -> itself: an info queued behind buffered events, released to handle_info once they left.
+struct stage_released_info {
+  message msg;
+};
 /// Internal marker: stop once everything buffered before it was dispatched.
 struct stage_stop_marker {
   exit_reason reason;
