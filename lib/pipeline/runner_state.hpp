@@ -5,8 +5,8 @@
 // with restarts left it starts a replacement and wires it with subscribe calls whose answers come
 // back as messages, so it never blocks; a restarted source is released once all of its consumers'
 // subscribe calls have been answered. A replacement may ask a partition dispatcher for its
-// partition before the producer has heard of the old instance's exit (`partition_taken`): that
-// call is made again a moment later.
+// partition before the producer has heard of the old instance's exit: the producer parks that
+// subscription until the DOWN frees the partition (nothing here polls).
 //
 // A failure beyond a stage's restarts, or a sink whose reader went away (`output_closed`), winds
 // the pipeline down instead of killing it: the sources are drained, the stages whose events can no
@@ -69,13 +69,7 @@ struct restart_call {
   pid consumer;
   pid producer;
   subscription_options options;
-  pid source;        ///< a restarted source this answer helps release (none otherwise)
-  int attempts = 0;  ///< calls made so far
-};
-
-/// The watcher to itself: make a refused restart_call again.
-struct retry_subscribe {
-  restart_call call;
+  pid source;  ///< a restarted source this answer helps release (none otherwise)
 };
 
 /// To the watcher: a pipeline winding down (after a failure) or draining has had its time; kill
@@ -147,7 +141,6 @@ struct running_pipeline::state {
   /// A subscribe call made for a restart was answered.
   void on_call_reply(context& self, call_reply& reply);
   /// A refused subscribe call is due to be made again.
-  void on_retry(context& self, internal::restart_call call);
   /// Wiring is over (from the thread that made the pipeline): restarts may begin, and stages that
   /// already ended tell their consumers.
   void wiring_done();

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include <sluice/stage.hpp>
+#include <sluice/stage/refusal.hpp>
 
 namespace sluice::pipeline {
 
@@ -13,9 +14,6 @@ using namespace internal;
 
 namespace {
 
-/// A refused partition is asked for again after retry_delay, at most max_attempts times in all.
-constexpr auto retry_delay = std::chrono::milliseconds(1);
-constexpr int max_attempts = 2000;
 
 /// `seconds` as a clock duration, saturated at a century (the loader bounds max_seconds anyway).
 clock::duration clock_seconds(double seconds) {
@@ -118,8 +116,6 @@ pid running_pipeline::state::spawn_watcher(const std::shared_ptr<state>& st) {
       st->on_exit(self, d->who, d->reason);
     } else if (auto* c = m.get_if<call_reply>()) {
       st->on_call_reply(self, *c);
-    } else if (auto* r = m.get_if<retry_subscribe>()) {
-      st->on_retry(self, std::move(r->call));
     } else if (m.is<stop_deadline>()) {
       st->on_stop_deadline();
     }
@@ -240,7 +236,6 @@ std::size_t running_pipeline::state::subscribe_consumers(context& self, instance
 }
 
 void running_pipeline::state::call_subscribe(context& self, restart_call call) {
-  ++call.attempts;
   const call_ref ref = subscribe(self, call.consumer, call.producer, call.options, wiring_timeout);
   calls.emplace(ref.id, std::move(call));
 }
@@ -251,28 +246,20 @@ void running_pipeline::state::on_call_reply(context& self, call_reply& reply) {
   restart_call call = std::move(it->second);
   calls.erase(it);
   const auto* r = reply.result ? reply.result->get_if<subscribe_result>() : nullptr;
-  const bool taken = r != nullptr && !*r && r->error.what() == exit_reason::kind::other &&
-                     r->error.detail().rfind("partition_taken", 0) == 0;
-  if (taken && pending.ok && call.attempts < max_attempts) {
-    // The producer has not heard of the old instance's exit yet; it will have in a moment.
-    self.send_after(self.self(), retry_subscribe{std::move(call)}, retry_delay);
-    return;
-  }
   answered(call);
-  // Other refusals cannot happen (the loader checked event types and partitions), and a side that
-  // died meanwhile reports its own exit. What is left is a subscription that never came.
+  // A replacement that asks for the partition of the instance it replaces, before the producer has
+  // handled that instance's DOWN, is parked by the producer until then: not refused. Other
+  // refusals cannot happen (the loader checked event types and partitions), and a side that died
+  // meanwhile reports its own exit. What is left is a subscription that never came, or a
+  // partition a live consumer holds.
   const bool timeout = !reply.result && reply.result.error() == call_error::timeout;
+  const bool taken = r != nullptr && !*r && r->error.what() == exit_reason::kind::other &&
+                     r->error.detail().rfind(to_string(refusal::partition_taken), 0) == 0;
   if (!pending.ok || (!timeout && !taken)) return;
   fail(call.consumer_stage,
        exit_reason::error("could not subscribe to \"" + spec.stages[call.producer_stage].name + "\" after a restart: " +
                           (timeout ? std::string("timeout") : r->error.to_string())),
        false);
-}
-
-void running_pipeline::state::on_retry(context& self, restart_call call) {
-  const bool alive = instances.count(call.consumer) != 0 && instances.count(call.producer) != 0;
-  if (pending.ok && alive) return call_subscribe(self, std::move(call));
-  answered(call);
 }
 
 /// A restarted source is released once every subscribe call to it has been answered.
