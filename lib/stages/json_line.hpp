@@ -91,4 +91,16 @@ inline json_line parse_json_line(std::string_view line, std::size_t max_depth) {
   return r;
 }
 
+/// What is wrong with a line that did not parse, for an error message: "not valid JSON (byte 7)",
+/// "not valid UTF-8 (byte 3)" or "nested deeper than max_depth (512)" (bytes counted from 1).
+inline std::string problem_of(const json_line& parsed, std::size_t max_depth) {
+  switch (parsed.what) {
+    case json_line::status::ok: return {};
+    case json_line::status::too_deep: return "nested deeper than max_depth (" + std::to_string(max_depth) + ")";
+    case json_line::status::not_utf8: return "not valid UTF-8 (byte " + std::to_string(parsed.byte + 1) + ")";
+    case json_line::status::not_json: break;
+  }
+  return "not valid JSON (byte " + std::to_string(parsed.byte + 1) + ")";
+}
+
 }  // namespace sluice::stages

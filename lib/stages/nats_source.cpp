@@ -104,19 +104,10 @@ class nats_source final : public producer<json> {
   std::string take(natsMsg& m, std::vector<json>& batch) {
     const std::string_view data(natsMsg_GetData(&m), static_cast<std::size_t>(natsMsg_GetDataLength(&m)));
     json_line parsed = parse_json_line(data, max_depth_);
-    switch (parsed.what) {
-      case json_line::status::ok:
-        batch.push_back(std::move(parsed.value));
-        --wanted_;
-        return {};
-      case json_line::status::too_deep:
-        return "a message nested deeper than max_depth (" + std::to_string(max_depth_) + ")";
-      case json_line::status::not_utf8:
-        return "a message that is not valid UTF-8 (byte " + std::to_string(parsed.byte + 1) + ")";
-      case json_line::status::not_json:
-        break;
-    }
-    return "a message that is not valid JSON (byte " + std::to_string(parsed.byte + 1) + ")";
+    if (parsed.what != json_line::status::ok) return "a message " + problem_of(parsed, max_depth_);
+    batch.push_back(std::move(parsed.value));
+    --wanted_;
+    return {};
   }
 
   /// Adds what libnats dropped since the last look to the stage's `dropped`.

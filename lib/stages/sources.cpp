@@ -230,19 +230,10 @@ class line_source final : public producer<json> {
       return {};
     }
     json_line parsed = parse_json_line(line, max_depth_);
-    switch (parsed.what) {
-      case json_line::status::ok:
-        batch.push_back(std::move(parsed.value));
-        --wanted_;
-        return {};
-      case json_line::status::too_deep:
-        return "nested deeper than max_depth (" + std::to_string(max_depth_) + ")";
-      case json_line::status::not_utf8:
-        return "not valid UTF-8 (byte " + std::to_string(parsed.byte + 1) + ")";
-      case json_line::status::not_json:
-        break;
-    }
-    return "not valid JSON (byte " + std::to_string(parsed.byte + 1) + ")";
+    if (parsed.what != json_line::status::ok) return problem_of(parsed, max_depth_);
+    batch.push_back(std::move(parsed.value));
+    --wanted_;
+    return {};
   }
 
   /// Sends on what was read, then ends with `reason` once it was dispatched: the events before a
