@@ -144,10 +144,13 @@ constexpr const engine_key* find_engine_key(key_scope scope, std::string_view na
 }
 
 /// The key `name` of `scope`, which must exist (a compile-time error in a constant expression).
+/// By index, not through find_engine_key: GCC 12 cannot evaluate a pointer's comparison with
+/// nullptr in a constant expression under -fsanitize=undefined.
 constexpr const engine_key& engine_key_of(key_scope scope, std::string_view name) {
-  const engine_key* k = find_engine_key(scope, name);
-  if (k == nullptr) throw "sluice: no such engine key";  // NOLINT: only reached in constant evaluation by a typo
-  return *k;
+  for (std::size_t i = 0; i < engine_key_table.size(); ++i) {
+    if (engine_key_table[i].scope == scope && engine_key_table[i].name == name) return engine_key_table[i];
+  }
+  throw "sluice: no such engine key";  // NOLINT: only reached in constant evaluation by a typo
 }
 
 /// Every numeric engine key's range, from the table (the names the loader and tests use).
