@@ -268,10 +268,10 @@ TEST_CASE("SIGINT ends a pipeline whose stdin source is waiting for input") {
   CHECK(parse_summary(child.err())["print"].in == 1);
 }
 
-TEST_CASE("a drain that cannot finish within --drain-timeout stops, naming the stages still running, exit 1") {
-  temp_dir dir;
-  // As below: the limiter asks for nothing, so the ticks' buffer never empties and the drain waits.
-  const auto file = dir.write("stuck.json", R"({
+/// A pipeline whose drain cannot finish: the ticks pile up in the source's buffer, the limiter asks
+/// for nothing (0.001 a second), so the drain waits for a buffer that never empties.
+std::filesystem::path stuck_pipeline(const temp_dir& dir) {
+  return dir.write("stuck.json", R"({
   "version": 1,
   "stages": {
     "ticks": {"type": "tick", "options": {"interval_ms": 1}},
@@ -279,11 +279,19 @@ TEST_CASE("a drain that cannot finish within --drain-timeout stops, naming the s
     "out": {"type": "null", "subscribe_to": "slow"}
   }
 })");
+}
+
+/// Waits until the ticks of stuck_pipeline are piling up (its --stats line says so).
+bool ticks_buffered(child_process& child) {
+  return child.await([&] { return last_buffered(child.err(), "ticks").value_or(0) > 0; }, test_clock::now() + watchdog);
+}
+
+TEST_CASE("a drain that cannot finish within --drain-timeout stops, naming the stages still running, exit 1") {
+  temp_dir dir;
+  const auto file = stuck_pipeline(dir);
   auto child = start_sluice(dir, {{"run", file.string(), "--stats", "--drain-timeout", "1"}});
-  const bool buffered = child.await([&] { return last_buffered(child.err(), "ticks").value_or(0) > 0; },
-                                    test_clock::now() + watchdog);
   INFO("stderr: ", child.err());
-  REQUIRE(buffered);
+  REQUIRE(ticks_buffered(child));
   child.signal(SIGINT);
   const auto status = child.wait_or_kill(watchdog);
   INFO("status: ", status.to_string(), "\nstderr: ", child.err());
@@ -304,21 +312,10 @@ TEST_CASE("a drain that cannot finish within --drain-timeout stops, naming the s
 
 TEST_CASE("a second SIGINT during a drain that cannot finish stops at once with exit 130") {
   temp_dir dir;
-  // The ticks pile up in the source's buffer: the limiter asks for nothing (0.001 a second), so
-  // the drain waits for a buffer that never empties.
-  const auto file = dir.write("stuck.json", R"({
-  "version": 1,
-  "stages": {
-    "ticks": {"type": "tick", "options": {"interval_ms": 1}},
-    "slow": {"type": "rate_limit", "options": {"per_second": 0.001}, "subscribe_to": "ticks"},
-    "out": {"type": "null", "subscribe_to": "slow"}
-  }
-})");
+  const auto file = stuck_pipeline(dir);
   auto child = start_sluice(dir, {{"run", file.string(), "--stats"}});
-  const bool buffered = child.await([&] { return last_buffered(child.err(), "ticks").value_or(0) > 0; },
-                                    test_clock::now() + watchdog);
   INFO("stderr: ", child.err());
-  REQUIRE(buffered);
+  REQUIRE(ticks_buffered(child));
   child.signal(SIGINT);
   REQUIRE(child.await([&] { return contains(child.err(), "draining"); }, test_clock::now() + watchdog));
   REQUIRE_FALSE(child.ended());
