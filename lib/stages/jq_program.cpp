@@ -21,6 +21,7 @@
 #include <sluice/stages/jq_program.hpp>
 
 #include "pipeline/event_jq.hpp"
+#include "stages/jq_subset.hpp"
 
 extern "C" {  // libjq 1.6's headers do not say so themselves
 #include <jq.h>
@@ -397,6 +398,15 @@ struct jq_program::state {
   bool running = false;  ///< a run was started and jq_next has not ended it
   std::unique_ptr<pipeline::internal::jq_bridge> bridge;  ///< for event runs, made on the first
   jv input = jv_invalid();  ///< an event run's input as jq got it (to recognise it in the outputs)
+  std::optional<detail::jq_subset> native;  ///< the program, when in the native subset
+  struct native_state {
+    simdjson::dom::parser parser;
+    std::string scratch;  ///< a small input with its padding
+    std::string out;      ///< the output's text
+    detail::jq_subset::outcome result = detail::jq_subset::outcome::empty;
+    bool pending = false;  ///< a native run's output is waiting for next()
+  };
+  std::unique_ptr<native_state> fast;  ///< made on the first event run of a native program
 
   state() = default;
   state(const state&) = delete;
@@ -480,7 +490,7 @@ jq_program::~jq_program() = default;
 
 const std::string& jq_program::source() const noexcept { return s_->source; }
 
-std::variant<jq_program, std::string> jq_program::compile(std::string_view program, std::size_t max_depth) {
+std::variant<jq_program, std::string> jq_program::compile(std::string_view program, std::size_t max_depth, bool native_subset) {
   if (program.find('\0') != std::string_view::npos) return std::string("jq program contains a NUL byte");
   initialise_regex_library();
 
@@ -494,12 +504,16 @@ std::variant<jq_program, std::string> jq_program::compile(std::string_view progr
     return errors.empty() ? std::string("jq program does not compile") : errors;
   }
   s->reported.clear();
+  if (native_subset) s->native = detail::jq_subset::compile(s->source);
   return jq_program(std::move(s));
 }
 
 std::size_t jq_program::max_depth() const noexcept { return s_->max_depth; }
 bool jq_program::running() const noexcept { return s_->running; }
-void jq_program::abandon() noexcept { s_->running = false; }
+void jq_program::abandon() noexcept {
+  s_->running = false;
+  if (s_->fast) s_->fast->pending = false;
+}
 
 jq_outcome jq_program::run(const json& input, std::vector<json>& outputs) {
   start(input);
@@ -512,7 +526,57 @@ jq_outcome jq_program::next(std::size_t max, std::vector<json>& outputs) {
   return s_->next(max, [&](jv out) { outputs.push_back(from_jv_converter(s_->max_depth)(out)); });
 }
 
+/// The nesting depth of compact JSON text (brackets outside strings).
+std::size_t depth_of(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+bool jq_program::uses_native_subset() const noexcept { return s_->native.has_value(); }
+
+/// Runs `input` natively when the program and the input allow it; false: run it through libjq.
+bool jq_program::start_native(const pipeline::event& input) {
+  if (!s_->native || !input.has_text()) return false;
+  if (!s_->fast) {
+    s_->fast = std::make_unique<state::native_state>();
+    if (s_->fast->parser.allocate(4096, s_->max_depth + 1) != simdjson::SUCCESS) throw std::bad_alloc();
+  }
+  state::native_state& f = *s_->fast;
+  std::string_view text = input.text();
+  if (input.is_inline()) {  // no padding after it: copy it next to some
+    f.scratch.assign(text);
+    f.scratch.append(pipeline::json_padding, '\0');
+    text = std::string_view(f.scratch.data(), text.size());
+  }
+  simdjson::dom::element root;
+  if (f.parser.parse(text.data(), text.size(), false).get(root) != simdjson::SUCCESS) return false;  // too deep: libjq says so
+  f.out.clear();
+  f.result = s_->native->run(root, f.out);
+  if (f.result == detail::jq_subset::outcome::give_up) return false;
+  if (f.result == detail::jq_subset::outcome::written && depth_of(f.out) > s_->max_depth) return false;  // libjq's error
+  s_->running = true;
+  f.pending = true;
+  return true;
+}
+
 void jq_program::start(const pipeline::event& input) {
+  s_->running = false;
+  if (s_->fast) s_->fast->pending = false;
+  if (start_native(input)) return;
   if (!s_->bridge) s_->bridge = std::make_unique<pipeline::internal::jq_bridge>(s_->max_depth);
   jv in = s_->bridge->to_jv(input);
   if (!jv_is_valid(in)) {  // the only reason for valid text: deeper than the bridge's max_depth
@@ -525,6 +589,20 @@ void jq_program::start(const pipeline::event& input) {
 }
 
 jq_outcome jq_program::next(std::size_t max, const pipeline::event& input, std::vector<pipeline::event>& outputs) {
+  if (s_->fast && s_->fast->pending) {
+    if (max == 0) return jq_outcome::more;
+    state::native_state& f = *s_->fast;
+    f.pending = false;
+    s_->running = false;
+    if (f.result == detail::jq_subset::outcome::identity) {
+      outputs.push_back(input);
+    } else if (f.result == detail::jq_subset::outcome::written) {
+      pipeline::event e = pipeline::event::from_text_unchecked(f.out);
+      e.set_metadata_from(input);
+      outputs.push_back(std::move(e));
+    }
+    return jq_outcome::finished;
+  }
   return s_->next(max, [&](jv out) {
     if (deeper_than(out, s_->max_depth)) {
       free_deep(out);

@@ -103,8 +103,16 @@ class jq_program {
   /// Compiles `program`; on failure, all of jq's compile messages joined by newlines (the last one
   /// says how many errors there were). `max_depth` (1 to max_max_depth; clamped) bounds the
   /// nesting of inputs and outputs. Thread-safe. Throws std::bad_alloc when out of memory.
+  /// With `native_subset`, a program made only of jq's commonest forms (paths, literals,
+  /// comparisons, and/or/not, select, pipes, object construction: lib/stages/jq_subset.hpp) also
+  /// runs natively on events, with libjq's results exactly, several times faster; each event the
+  /// native evaluator cannot decide (a jq error, duplicate keys) runs through libjq.
   static std::variant<jq_program, std::string> compile(std::string_view program,
-                                                       std::size_t max_depth = default_max_depth);
+                                                       std::size_t max_depth = default_max_depth,
+                                                       bool native_subset = true);
+
+  /// True when event runs go through the native evaluator first (see compile).
+  [[nodiscard]] bool uses_native_subset() const noexcept;
 
   jq_program(jq_program&&) noexcept;
   jq_program& operator=(jq_program&&) noexcept;
@@ -153,6 +161,7 @@ class jq_program {
   [[nodiscard]] const std::string& source() const noexcept;
 
  private:
+  bool start_native(const pipeline::event& input);
   struct state;
   explicit jq_program(std::unique_ptr<state> s) noexcept;
   std::unique_ptr<state> s_;
