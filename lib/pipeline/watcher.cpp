@@ -49,14 +49,14 @@ std::size_t partition_of_key(std::string_view key, std::size_t n) {
   return std::hash<std::string_view>{}(key) % n;
 }
 
-/// Partitions events by the value at a JSON pointer ("" for the whole event), or by the key an
-/// event carries when a stage set one. One per dispatcher: its parser belongs to the producer's
-/// process.
+/// Partitions events by the value at a JSON pointer; without one, by the key an event carries (a
+/// jq stage's `key` option sets it), else by the whole event. One per dispatcher: its parser
+/// belongs to the producer's process.
 class partition_key {
  public:
   partition_key(std::string pointer, std::size_t n) : pointer_(std::move(pointer)), n_(n) {}
   std::size_t operator()(const event& e) {
-    if (auto key = e.key()) return partition_of_key(*key, n_);
+    if (auto key = e.key(); key && pointer_.empty()) return partition_of_key(*key, n_);
     const std::optional<std::string> key = parser_->key_of(e, pointer_);
     return partition_of_key(key ? std::string_view(*key) : std::string_view("null"), n_);
   }

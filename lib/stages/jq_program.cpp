@@ -399,6 +399,7 @@ struct jq_program::state {
   std::unique_ptr<pipeline::internal::jq_bridge> bridge;  ///< for event runs, made on the first
   jv input = jv_invalid();  ///< an event run's input as jq got it (to recognise it in the outputs)
   std::optional<detail::jq_subset> native;  ///< the program, when in the native subset
+  bool with_meta = false;  ///< the program reads $meta: its input is [payload, metadata]
   struct native_state {
     simdjson::dom::parser parser;
     std::string scratch;  ///< a small input with its padding
@@ -499,12 +500,16 @@ std::variant<jq_program, std::string> jq_program::compile(std::string_view progr
   s->max_depth = std::clamp<std::size_t>(max_depth, 1, max_max_depth);
   s->jq = new_state(&s->reported);
   if (s->jq == nullptr) throw std::bad_alloc();
-  if (jq_compile(s->jq, s->source.c_str()) == 0) {
+  // $meta: the input becomes [payload, metadata], unpacked before the user's program runs. The
+  // wrapper adds no line, so jq's messages keep their line numbers.
+  s->with_meta = program.find("$meta") != std::string_view::npos;
+  const std::string text = s->with_meta ? ". as [$__sluice_event, $meta] | $__sluice_event | (" + s->source + "\n)" : s->source;
+  if (jq_compile(s->jq, text.c_str()) == 0) {
     std::string errors = join(s->reported);
     return errors.empty() ? std::string("jq program does not compile") : errors;
   }
   s->reported.clear();
-  if (native_subset) s->native = detail::jq_subset::compile(s->source);
+  if (native_subset && !s->with_meta) s->native = detail::jq_subset::compile(s->source);
   return jq_program(std::move(s));
 }
 
@@ -520,7 +525,11 @@ jq_outcome jq_program::run(const json& input, std::vector<json>& outputs) {
   return next(std::numeric_limits<std::size_t>::max(), outputs);
 }
 
-void jq_program::start(const json& input) { s_->start(to_jv_converter(s_->keys, s_->max_depth)(input)); }
+void jq_program::start(const json& input) {
+  jv in = to_jv_converter(s_->keys, s_->max_depth)(input);
+  if (s_->with_meta) in = JV_ARRAY_2(in, jv_null());  // no metadata
+  s_->start(in);
+}
 
 jq_outcome jq_program::next(std::size_t max, std::vector<json>& outputs) {
   return s_->next(max, [&](jv out) { outputs.push_back(from_jv_converter(s_->max_depth)(out)); });
@@ -544,6 +553,33 @@ std::size_t depth_of(std::string_view text) {
     }
   }
   return deepest;
+}
+
+/// Nanoseconds since the epoch as seconds: whole seconds and the fraction apart, so that a time
+/// set as 1700000000.25 reads back as exactly that.
+double seconds_of(std::int64_t ns) {
+  const std::int64_t whole = ns / 1'000'000'000;
+  const std::int64_t rest = ns % 1'000'000'000;
+  return static_cast<double>(whole) + static_cast<double>(rest) / 1e9;
+}
+
+/// $meta for an event: {source, path, position, time (seconds since the epoch), id, key}, each
+/// null when unknown.
+jv metadata_of(const pipeline::event& e) {
+  auto text = [](std::string_view s) { return jv_string_sized(s.data(), checked_size(s.size())); };
+  const pipeline::event_origin* o = e.origin();
+  jv m = jv_object();
+  m = jv_object_set(m, jv_string("source"), o != nullptr ? text(o->stage) : jv_null());
+  m = jv_object_set(m, jv_string("path"), o != nullptr && !o->path.empty() ? text(o->path) : jv_null());
+  m = jv_object_set(m, jv_string("position"), e.position() != 0 ? jv_number(static_cast<double>(e.position())) : jv_null());
+  m = jv_object_set(m, jv_string("time"), e.time_ns() != 0 ? jv_number(seconds_of(e.time_ns())) : jv_null());
+  m = jv_object_set(m, jv_string("id"), e.message_id().empty() ? jv_null() : text(e.message_id()));
+  jv key = jv_null();
+  if (auto k = e.key()) {
+    jv parsed = jv_parse_sized(k->data(), checked_size(k->size()));
+    key = jv_is_valid(parsed) ? parsed : (jv_free(parsed), jv_null());
+  }
+  return jv_object_set(m, jv_string("key"), key);
 }
 
 bool jq_program::uses_native_subset() const noexcept { return s_->native.has_value(); }
@@ -584,7 +620,7 @@ void jq_program::start(const pipeline::event& input) {
     s_->running = false;
     too_deep("input", s_->max_depth);
   }
-  s_->start(jv_copy(in));
+  s_->start(s_->with_meta ? JV_ARRAY_2(jv_copy(in), metadata_of(input)) : jv_copy(in));
   s_->input = in;
 }
 

@@ -1,5 +1,6 @@
 // Built-in transforms: jq, batch, rate_limit.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -160,11 +161,71 @@ std::string shown(const event& e) {
 /// queued behind them), keeping its jq_state in between. Meanwhile no new input is taken: demand
 /// upstream is manual, asked again only for events whose runs have ended, so at most max_demand
 /// events per subscription wait here. On a drain, a run stops at its next pause.
+/// The jq stage's `key` and `time` options: jq programs run on each output to set its key (the
+/// compact JSON of the program's first output) and its event time (a number: seconds since the
+/// epoch). No output leaves the field as it was.
+class output_metadata {
+ public:
+  output_metadata(const json& o, std::size_t max_depth) : key_(program(o, "key", max_depth)), time_(program(o, "time", max_depth)) {}
+
+  /// Sets `e`'s key and time; throws jq_error as the programs do, or for a time not a number.
+  void apply(event& e) {
+    if (key_) {
+      if (auto k = first(*key_, e)) e.set_key(std::move(*k));
+    }
+    if (!time_) return;
+    auto t = first(*time_, e);
+    if (!t) return;
+    double seconds = 0;
+    const auto [end, ec] = std::from_chars(t->data(), t->data() + t->size(), seconds);
+    if (ec != std::errc() || end != t->data() + t->size() || !std::isfinite(seconds)) {
+      const std::string message = "time: " + *t + " is not a number (expected seconds since the epoch)";
+      throw jq_error(message, json(message), 5, false);
+    }
+    // Whole seconds and the fraction apart, so that 1700000000.25 stays exactly that; saturated
+    // at the int64 nanoseconds' range.
+    constexpr double limit = 9.2e9;
+    seconds = std::clamp(seconds, -limit, limit);
+    const double whole = std::floor(seconds);
+    e.set_time_ns(static_cast<std::int64_t>(whole) * 1'000'000'000 + std::llround((seconds - whole) * 1e9));
+  }
+
+  /// The options' compile errors, for the type's check.
+  static void check(const json& o, std::vector<pipeline::option_problem>& problems) {
+    for (const char* name : {"key", "time"}) {
+      if (!o.contains(name) || !o[name].is_string()) continue;
+      auto compiled = jq_program::compile(o[name].get<std::string>());
+      if (auto* why = std::get_if<std::string>(&compiled)) problems.push_back({name, "jq program does not compile: " + *why, "a valid jq program"});
+    }
+  }
+
+ private:
+  static std::optional<jq_program> program(const json& o, const char* name, std::size_t max_depth) {
+    if (!o.contains(name) || !o[name].is_string()) return std::nullopt;
+    return std::get<jq_program>(jq_program::compile(o[name].get<std::string>(), max_depth));
+  }
+  /// The text of `p`'s first output on `e`. The outputs' holders of e's acknowledgement are done
+  /// here: they are not events that go on.
+  static std::optional<std::string> first(jq_program& p, const event& e) {
+    p.start(e);
+    std::vector<event> out;
+    (void)p.next(1, e, out);
+    p.abandon();
+    if (out.empty()) return std::nullopt;
+    std::string text = out.front().json();
+    for (event& x : out) x.ack().done();
+    return text;
+  }
+  std::optional<jq_program> key_;
+  std::optional<jq_program> time_;
+};
+
 class jq_stage final : public producer_consumer<event, event> {
  public:
   jq_stage(const json& o, const stage_instance& instance)
       : program_(std::get<jq_program>(jq_program::compile(o.at("filter").get<std::string>(),
                                                           static_cast<std::size_t>(int_option(o, "max_depth", jq_program::default_max_depth))))),
+        metadata_(o, program_.max_depth()),
         skip_errors_(string_option(o, "on_error", "fail") == "skip"),
         counters_(instance.stats) {}
 
@@ -251,6 +312,7 @@ class jq_stage final : public producer_consumer<event, event> {
       const std::size_t before = out_.size();
       const jq_outcome o = program_.next(budget, input, out_);
       budget -= std::min(budget, out_.size() - before);
+      for (std::size_t i = before; i < out_.size(); ++i) metadata_.apply(out_[i]);
       if (o != jq_outcome::more) {
         input.ack().done();
         return true;
@@ -324,6 +386,7 @@ class jq_stage final : public producer_consumer<event, event> {
   }
 
   jq_program program_;
+  output_metadata metadata_;
   bool skip_errors_;
   std::shared_ptr<stage_counters> counters_;
   std::vector<event> out_;              // this turn's outputs
@@ -348,9 +411,12 @@ void register_transforms(pipeline::registry& r) {
     max_depth.maximum = static_cast<double>(jq_program::max_max_depth);
     auto t = describe("jq", stage_role::transform,
                     "Runs a jq program on each event; 0..n outputs each (maps, filters, flattens).",
-                    {opt("filter", option_type::string, "the jq program", true), on_error, max_depth}, start_json_stage<jq_stage>);
+                    {opt("filter", option_type::string, "the jq program ($meta holds the event's metadata: source, path, position, time, id, key)", true), on_error, max_depth,
+                     opt("key", option_type::string, "a jq program run on each output: its first result (compact JSON) becomes the output's key (partitioning)"),
+                     opt("time", option_type::string, "a jq program run on each output: its first result, a number of seconds since the epoch, becomes the output's event time")}, start_json_stage<jq_stage>);
     t.check = [](const json& o) {
       std::vector<pipeline::option_problem> p;
+      output_metadata::check(o, p);
       if (!o.contains("filter") || !o["filter"].is_string()) return p;
       auto compiled = jq_program::compile(o["filter"].get<std::string>());
       if (auto* why = std::get_if<std::string>(&compiled)) p.push_back({"filter", "jq program does not compile: " + *why, "a valid jq program"});
