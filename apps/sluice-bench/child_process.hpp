@@ -1,11 +1,11 @@
 // sluice-bench/child_process.hpp: runs a program as a child process and times it: wall clock from
 // spawn to exit, and the CPU time the child spent.
 //
-// Design: posix_spawn (no fork of a threaded process) with standard input from /dev/null and the
-// output streams in files; the wait is a poll on a pidfd with a deadline, so a hung child fails its
-// run (and is killed) instead of hanging the benchmark, and its exit is noticed at once. The child
-// is reaped with wait4, whose rusage holds the user and system time of all its threads (and of any
-// children it waited for), which a pair of wall-clock readings cannot tell.
+// Design: the integration tests' runner (tests/support/child_process.hpp: posix_spawn, standard
+// input from /dev/null, output streams in files, a waiter thread reaping with wait4): the wait has
+// a deadline, so a hung child fails its run (and is killed) instead of hanging the benchmark, and
+// wait4's rusage holds the user and system time of all the child's threads (and of any children it
+// waited for), which a pair of wall-clock readings cannot tell.
 #pragma once
 
 #include <chrono>

@@ -22,7 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "child_process.hpp"
+#include "../support/child_process.hpp"
 #include "cli_support.hpp"
 
 namespace sluice::testing {

@@ -1,4 +1,6 @@
-// tests/integration/child_process.hpp: runs a program as a child process the test controls.
+// tests/support/child_process.hpp: runs a program as a child process the caller controls; the
+// one child-process runner of the integration tests and of sluice-bench (which times children
+// with it: wall clock around it, CPU time from the reaping wait4's rusage).
 //
 // The integration tests drive the real `sluice` binary. A child gets exactly the environment,
 // working directory, standard input and arguments the test gives it; its standard output and
@@ -7,13 +9,14 @@
 // hung child fails its test instead of hanging the suite.
 //
 // Design: posix_spawn (no fork of a threaded test process); one waiter thread per child blocks in
-// waitpid and fulfils a future, so waiting with a deadline is `future::wait_for`, never a sleep.
+// wait4 and fulfils a future, so waiting with a deadline is `future::wait_for`, never a sleep.
 // Nothing here is shared between threads except through that future.
 #pragma once
 
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,10 +108,12 @@ class child_process {
     posix_spawnattr_destroy(&attr);
     if (rc != 0) throw std::runtime_error("cannot spawn " + spec_.program.string() + ": " + std::strerror(rc));
     status_ = std::async(std::launch::async, [pid = pid_] {
-      int status = 0;
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      reaped r;
+      rusage usage{};
+      while (::wait4(pid, &r.status, 0, &usage) < 0 && errno == EINTR) {
       }
-      return status;
+      r.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+      return r;
     });
   }
 
@@ -137,7 +142,9 @@ class child_process {
   std::optional<exit_status> wait_for(test_clock::duration timeout) {
     if (ended_) return ended_;
     if (status_.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-    const int s = status_.get();
+    const reaped r = status_.get();
+    const int s = r.status;
+    cpu_seconds_ = r.cpu_seconds;
     status_ = {};
     ended_ = exit_status{WIFEXITED(s), WIFEXITED(s) ? WEXITSTATUS(s) : -1, WIFSIGNALED(s) ? WTERMSIG(s) : 0};
     return ended_;
@@ -153,6 +160,8 @@ class child_process {
   }
   /// True if wait_or_kill had to kill it.
   [[nodiscard]] bool timed_out() const noexcept { return timed_out_; }
+  /// User + system time of the child (all its threads), once a wait has seen it end.
+  [[nodiscard]] double cpu_seconds() const noexcept { return cpu_seconds_; }
 
   /// Polls `condition` (something observable from outside: a file's size, a line in a log) until
   /// it holds, the child ends, or `deadline`. Between polls it waits on the child's exit, so a
@@ -177,11 +186,18 @@ class child_process {
     return p;
   }
 
+  struct reaped {
+    int status = 0;
+    double cpu_seconds = 0;
+  };
+  static double seconds(const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; }
+
   child_spec spec_;
   pid_t pid_ = -1;
-  std::future<int> status_;
+  std::future<reaped> status_;
   std::optional<exit_status> ended_;
   bool timed_out_ = false;
+  double cpu_seconds_ = 0;
 };
 
 /// CPU time (user + system) a live process has used so far, from /proc/PID/stat; nullopt if it
