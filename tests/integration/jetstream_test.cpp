@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -163,12 +164,32 @@ running start_pair(runtime& rt, stages::jetstream_settings s, std::shared_ptr<se
   return r;
 }
 
+/// Where `start` spawns from inside a process, monitoring the stage from birth (a stage that fails
+/// in init may be gone before a plain thread could ask for its exit).
+struct monitored_spawn {
+  context& ctx;
+  pid spawn(std::unique_ptr<behaviour> b, spawn_options o) { return ctx.spawn_monitor(std::move(b), o).first; }
+};
+
 /// Starts a source that must fail in init; its exit reason.
 exit_reason failed_start(runtime& rt, stages::jetstream_settings s) {
-  const pid p = start(rt, stages::make_jetstream_source(std::move(s), "js"));
-  auto reason = rt.await_exit(p, 30s);
-  REQUIRE(reason.has_value());
-  return *reason;
+  struct go {};
+  std::promise<exit_reason> ended;
+  auto reason = ended.get_future();
+  const pid watcher = rt.spawn([&ended, s](context& ctx, message& m) {
+    if (m.is<go>()) {
+      monitored_spawn where{ctx};
+      start(where, stages::make_jetstream_source(s, "js"));
+    } else if (auto* d = m.get_if<down>()) {
+      ended.set_value(d->reason);
+    }
+  });
+  rt.send(watcher, go{});
+  REQUIRE(reason.wait_for(30s) == std::future_status::ready);
+  auto r = reason.get();
+  MESSAGE("exit reason: ", r.to_string());
+  rt.exit(watcher, exit_reason::kill());
+  return r;
 }
 
 }  // namespace
