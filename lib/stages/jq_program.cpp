@@ -20,6 +20,8 @@
 //   kept).
 #include <sluice/stages/jq_program.hpp>
 
+#include "pipeline/event_jq.hpp"
+
 extern "C" {  // libjq 1.6's headers do not say so themselves
 #include <jq.h>
 #include <jv.h>
@@ -366,6 +368,26 @@ void forget_halt(jq_state* jq) noexcept {
 
 // ---- jq_program ----------------------------------------------------------------------------------
 
+/// True when `v` (not consumed) nests arrays and objects deeper than `limit` (stops looking there).
+bool deeper_than(jv v, std::size_t limit, std::size_t depth = 0) {
+  const jv_kind kind = jv_get_kind(v);
+  if (kind != JV_KIND_ARRAY && kind != JV_KIND_OBJECT) return false;
+  if (depth >= limit) return true;
+  if (kind == JV_KIND_ARRAY) {
+    const int n = jv_array_length(jv_copy(v));
+    for (int i = 0; i < n; ++i) {
+      jv_owner x(jv_array_get(jv_copy(v), i));
+      if (deeper_than(x.get(), limit, depth + 1)) return true;
+    }
+    return false;
+  }
+  for (int it = jv_object_iter(v); jv_object_iter_valid(v, it); it = jv_object_iter_next(v, it)) {
+    jv_owner x(jv_object_iter_value(v, it));
+    if (deeper_than(x.get(), limit, depth + 1)) return true;
+  }
+  return false;
+}
+
 struct jq_program::state {
   jq_state* jq = nullptr;
   std::string source;
@@ -373,15 +395,57 @@ struct jq_program::state {
   key_cache keys;
   std::size_t max_depth = default_max_depth;
   bool running = false;  ///< a run was started and jq_next has not ended it
+  std::unique_ptr<pipeline::internal::jq_bridge> bridge;  ///< for event runs, made on the first
+  jv input = jv_invalid();  ///< an event run's input as jq got it (to recognise it in the outputs)
 
   state() = default;
   state(const state&) = delete;
   state& operator=(const state&) = delete;
-  ~state() { jq_teardown(&jq); }
+  ~state() {
+    jv_free(input);
+    jq_teardown(&jq);
+  }
 
+  void start(jv in);
+  /// Takes up to `max` outputs of the run, each handed (consumed) to `take`; see next().
+  template <class Take>
+  jq_outcome next(std::size_t max, Take&& take);
   [[noreturn]] void throw_runtime_error(jv msg);
   jq_outcome end_halt();
 };
+
+void jq_program::state::start(jv in) {
+  running = false;
+  reported.clear();
+  jv_free(std::exchange(input, jv_invalid()));
+  jq_start(jq, in, 0);
+  running = true;
+}
+
+template <class Take>
+jq_outcome jq_program::state::next(std::size_t max, Take&& take) {
+  if (!running) return jq_outcome::finished;
+  struct end_on_throw {  // an output too deep or a failed allocation ends the run too
+    bool& running;
+    ~end_on_throw() {
+      if (std::uncaught_exceptions() != 0) running = false;
+    }
+  } guard{running};
+  for (std::size_t k = 0; k < max; ++k) {
+    jv out = jq_next(jq);
+    if (jv_is_valid(out)) {
+      take(out);
+      continue;
+    }
+    // jq_next must not be called again after an invalid value (libjq asserts).
+    running = false;
+    if (jv_invalid_has_msg(jv_copy(out))) throw_runtime_error(jv_invalid_get_msg(out));
+    jv_free(out);
+    if (jq_halted(jq) != 0) return end_halt();
+    return jq_outcome::finished;
+  }
+  return jq_outcome::more;
+}
 
 /// Throws the jq_error for the error value `msg` (consumed).
 void jq_program::state::throw_runtime_error(jv msg) {
@@ -442,36 +506,32 @@ jq_outcome jq_program::run(const json& input, std::vector<json>& outputs) {
   return next(std::numeric_limits<std::size_t>::max(), outputs);
 }
 
-void jq_program::start(const json& input) {
-  s_->running = false;
-  s_->reported.clear();
-  jq_start(s_->jq, to_jv_converter(s_->keys, s_->max_depth)(input), 0);
-  s_->running = true;
-}
+void jq_program::start(const json& input) { s_->start(to_jv_converter(s_->keys, s_->max_depth)(input)); }
 
 jq_outcome jq_program::next(std::size_t max, std::vector<json>& outputs) {
-  if (!s_->running) return jq_outcome::finished;
-  struct end_on_throw {  // an output too deep or a failed allocation ends the run too
-    bool& running;
-    ~end_on_throw() {
-      if (std::uncaught_exceptions() != 0) running = false;
-    }
-  } guard{s_->running};
-  jq_state* jq = s_->jq;
-  for (std::size_t k = 0; k < max; ++k) {
-    jv out = jq_next(jq);
-    if (jv_is_valid(out)) {
-      outputs.push_back(from_jv_converter(s_->max_depth)(out));
-      continue;
-    }
-    // jq_next must not be called again after an invalid value (libjq asserts).
+  return s_->next(max, [&](jv out) { outputs.push_back(from_jv_converter(s_->max_depth)(out)); });
+}
+
+void jq_program::start(const pipeline::event& input) {
+  if (!s_->bridge) s_->bridge = std::make_unique<pipeline::internal::jq_bridge>(s_->max_depth);
+  jv in = s_->bridge->to_jv(input);
+  if (!jv_is_valid(in)) {  // the only reason for valid text: deeper than the bridge's max_depth
+    jv_free(in);
     s_->running = false;
-    if (jv_invalid_has_msg(jv_copy(out))) s_->throw_runtime_error(jv_invalid_get_msg(out));
-    jv_free(out);
-    if (jq_halted(jq) != 0) return s_->end_halt();
-    return jq_outcome::finished;
+    too_deep("input", s_->max_depth);
   }
-  return jq_outcome::more;
+  s_->start(jv_copy(in));
+  s_->input = in;
+}
+
+jq_outcome jq_program::next(std::size_t max, const pipeline::event& input, std::vector<pipeline::event>& outputs) {
+  return s_->next(max, [&](jv out) {
+    if (deeper_than(out, s_->max_depth)) {
+      free_deep(out);
+      too_deep("output", s_->max_depth);
+    }
+    outputs.push_back(s_->bridge->to_event(out, input, s_->input));
+  });
 }
 
 }  // namespace sluice::stages
