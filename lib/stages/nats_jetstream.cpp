@@ -86,4 +86,25 @@ std::unique_ptr<producer<pipeline::event>> make_jetstream_source(jetstream_setti
   return std::make_unique<jetstream_source>(std::move(settings), std::move(stage_name), std::move(stats), std::move(counters));
 }
 
+namespace {
+
+pid start_jetstream_source(pipeline::spawner& where, const json& o, stage_instance instance) {
+  // Opening the link blocks (connect, stream and consumer look-ups): not on a scheduler thread.
+  instance.engine.spawn.dedicated_thread = true;
+  auto s = make_jetstream_source(jetstream_settings_from(o, instance.name), instance.name, instance.stats);
+  return start(where, std::move(s), std::move(instance.engine));
+}
+
+}  // namespace
+
+void register_nats_jetstream(pipeline::registry& r) {
+  auto t = describe("nats_jetstream", stage_role::source,
+                    "Consumes a JetStream stream through a durable pull consumer (pulls follow demand) and emits each "
+                    "message parsed as JSON; acknowledges a message once every event derived from it is handled, "
+                    "negatively (redelivered after nak_delay_ms) when one failed: at least once. Endless (a drain ends it).",
+                    jetstream_source_options(), start_jetstream_source);
+  t.check = check_jetstream_source;
+  r.add(std::move(t));
+}
+
 }  // namespace sluice::stages

@@ -67,4 +67,7 @@ std::unique_ptr<producer<pipeline::event>> make_jetstream_source(jetstream_setti
                                                                  std::shared_ptr<stage_counters> stats = {},
                                                                  std::shared_ptr<jetstream_counters> counters = {});
 
+/// Registers the `nats_jetstream` stage type into `r`.
+void register_nats_jetstream(pipeline::registry& r);
+
 }  // namespace sluice::stages

@@ -47,10 +47,6 @@ delivery delivery_of(const char* reply) {
   return {};
 }
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 /// True when libnats's last error on this thread says the consumer is gone (409 Consumer Deleted).
 bool consumer_deleted() {
   const char* last = nats_GetLastError(nullptr);
