@@ -54,6 +54,7 @@ std::vector<pipeline::option_problem> check_jetstream_source(const json& options
 
 /// Counters a running source keeps beyond the stage's own (thread-safe, relaxed).
 struct jetstream_counters {
+  std::atomic<std::uint64_t> pulls{0};           ///< pull requests sent (fetch calls)
   std::atomic<std::uint64_t> received{0};        ///< messages fetched
   std::atomic<std::uint64_t> redelivered{0};     ///< of which the server had delivered before
   std::atomic<std::uint64_t> terminated{0};      ///< not JSON, skipped with on_error skip (+TERM)

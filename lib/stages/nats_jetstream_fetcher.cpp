@@ -126,6 +126,7 @@ natsStatus jetstream_fetcher::pull(std::size_t n, natsMsgList& list) {
   req.Expires = settings_.pull_expires_ms * 1000000;  // the option's maximum keeps this in range
   req.Batch = wait_next_ ? 1 : static_cast<int>(n);
   req.NoWait = !wait_next_;
+  link_->counters->pulls.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   return natsSubscription_FetchRequest(&list, link_->pull, &req);
 }
 

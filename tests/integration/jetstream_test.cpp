@@ -206,7 +206,8 @@ TEST_CASE("every published message reaches the consumer once, and all are acknow
   auto state = std::make_shared<seen_state>();
   auto s = settings_for(server, "ORDERS", "all");
   s.max_batch = 300;  // several pulls, each asking for what demand allows
-  auto r = start_pair(rt, s, state, done_always);
+  auto counters = std::make_shared<stages::jetstream_counters>();
+  auto r = start_pair(rt, s, state, done_always, counters);
   REQUIRE(state->wait_until([&] { return state->deliveries.size() == n; }, test_clock::now() + watchdog));
   CHECK(js.settles("ORDERS", "all", test_clock::now() + watchdog));
   drain(rt, r.source);
@@ -216,6 +217,11 @@ TEST_CASE("every published message reaches the consumer once, and all are acknow
   CHECK(state->deliveries.begin()->first == 1);
   CHECK(state->deliveries.rbegin()->first == n);
   CHECK(state->payloads.front() == R"({"n":1})");
+  // Pulls ask for batches (never 1 at a time): 5000 / 300 is 17 full ones; a few more are fine
+  // (a pull sent when demand was partly granted, the idle pull at the end).
+  MESSAGE("pulls: ", counters->pulls.load());
+  CHECK(counters->pulls.load() >= 17);
+  CHECK(counters->pulls.load() <= 200);
 }
 
 TEST_CASE("an event destroyed without done() is negatively acknowledged and redelivered") {
