@@ -73,67 +73,20 @@ class settling_consumer final : public consumer<event> {
 
 bool done_always(std::uint64_t, int) { return true; }
 
-/// The test's own JetStream side: a stream over `subject`, publishing, consumer info.
-class js_side {
- public:
-  explicit js_side(const nats_server& server) : nc_(server.connect()) {
-    jsCtx* js = nullptr;
-    REQUIRE(natsConnection_JetStream(&js, nc_.get(), nullptr) == NATS_OK);
-    js_.reset(js);
-  }
-  void add_stream(const std::string& name, const std::string& subject) {
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = name.c_str();
-    const char* subjects[] = {subject.c_str()};
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    jsStreamInfo* info = nullptr;
-    REQUIRE(js_AddStream(&info, js_.get(), &cfg, nullptr, nullptr) == NATS_OK);
-    jsStreamInfo_Destroy(info);
-  }
-  /// Publishes each payload to `subject` and waits for every publish acknowledgement.
-  void publish(const std::string& subject, const std::vector<std::string>& payloads) {
-    for (auto& p : payloads) {
-      REQUIRE(js_PublishAsync(js_.get(), subject.c_str(), p.data(), static_cast<int>(p.size()), nullptr) == NATS_OK);
+/// Waits until the consumer has nothing pending and nothing unacknowledged (a server-side count:
+/// nothing to wait on but the next look, at child_process::await's pace).
+bool settles(jetstream_client& js, const std::string& stream, const std::string& durable, test_clock::time_point deadline) {
+  while (!js.settled(stream, durable)) {
+    if (test_clock::now() >= deadline) {
+      const auto [msgs, acks] = js.pending(stream, durable);
+      MESSAGE("num_pending ", msgs, ", num_ack_pending ", acks);
+      return false;
     }
-    jsPubOptions o;
-    jsPubOptions_Init(&o);
-    o.MaxWait = 30000;
-    REQUIRE(js_PublishAsyncComplete(js_.get(), &o) == NATS_OK);
+    std::this_thread::sleep_for(5ms);
   }
-  /// {num_pending, num_ack_pending} of a consumer.
-  std::pair<std::uint64_t, std::int64_t> pending(const std::string& stream, const std::string& durable) {
-    jsConsumerInfo* ci = nullptr;
-    REQUIRE(js_GetConsumerInfo(&ci, js_.get(), stream.c_str(), durable.c_str(), nullptr, nullptr) == NATS_OK);
-    const std::pair<std::uint64_t, std::int64_t> r{ci->NumPending, ci->NumAckPending};
-    jsConsumerInfo_Destroy(ci);
-    return r;
-  }
-  /// Waits until the consumer has nothing pending and nothing unacknowledged.
-  bool settles(const std::string& stream, const std::string& durable, test_clock::time_point deadline) {
-    for (;;) {
-      const auto [pending_msgs, ack_pending] = pending(stream, durable);
-      if (pending_msgs == 0 && ack_pending == 0) return true;
-      if (test_clock::now() >= deadline) {
-        MESSAGE("num_pending ", pending_msgs, ", num_ack_pending ", ack_pending);
-        return false;
-      }
-      // A server-side count: nothing to wait on but the next look (child_process::await's pace).
-      std::this_thread::sleep_for(5ms);
-    }
-  }
-
- private:
-  nats_connection nc_;
-  js_ctx js_;
-};
-
-std::vector<std::string> numbered(int n) {
-  std::vector<std::string> out;
-  for (int i = 1; i <= n; ++i) out.push_back("{\"n\":" + std::to_string(i) + "}");
-  return out;
+  return true;
 }
+
 
 stages::jetstream_settings settings_for(const nats_server& server, const std::string& stream, const std::string& durable) {
   stages::jetstream_settings s;
@@ -198,10 +151,10 @@ TEST_SUITE("nats_jetstream source (embedding API)") {
 
 TEST_CASE("every published message reaches the consumer once, and all are acknowledged") {
   nats_server server;
-  js_side js(server);
+  jetstream_client js(server);
   js.add_stream("ORDERS", "orders.>");
   constexpr int n = 5000;
-  js.publish("orders.new", numbered(n));
+  js.publish("orders.new", numbered_payloads(n));
   runtime rt({.threads = 2});
   auto state = std::make_shared<seen_state>();
   auto s = settings_for(server, "ORDERS", "all");
@@ -209,7 +162,7 @@ TEST_CASE("every published message reaches the consumer once, and all are acknow
   auto counters = std::make_shared<stages::jetstream_counters>();
   auto r = start_pair(rt, s, state, done_always, counters);
   REQUIRE(state->wait_until([&] { return state->deliveries.size() == n; }, test_clock::now() + watchdog));
-  CHECK(js.settles("ORDERS", "all", test_clock::now() + watchdog));
+  CHECK(settles(js, "ORDERS", "all", test_clock::now() + watchdog));
   drain(rt, r.source);
   CHECK(rt.await_exit(r.sink, 30s).has_value());
   std::lock_guard lock(state->mutex);
@@ -226,9 +179,9 @@ TEST_CASE("every published message reaches the consumer once, and all are acknow
 
 TEST_CASE("an event destroyed without done() is negatively acknowledged and redelivered") {
   nats_server server;
-  js_side js(server);
+  jetstream_client js(server);
   js.add_stream("ORDERS", "orders.>");
-  js.publish("orders.new", numbered(10));
+  js.publish("orders.new", numbered_payloads(10));
   runtime rt({.threads = 2});
   auto state = std::make_shared<seen_state>();
   auto counters = std::make_shared<stages::jetstream_counters>();
@@ -237,7 +190,7 @@ TEST_CASE("an event destroyed without done() is negatively acknowledged and rede
   auto r = start_pair(rt, settings_for(server, "ORDERS", "redo"), state, policy, counters);
   REQUIRE(state->wait_until([&] { return state->deliveries.size() == 10 && state->deliveries[3] == 2; },
                             test_clock::now() + watchdog));
-  CHECK(js.settles("ORDERS", "redo", test_clock::now() + watchdog));
+  CHECK(settles(js, "ORDERS", "redo", test_clock::now() + watchdog));
   drain(rt, r.source);
   CHECK(rt.await_exit(r.sink, 30s).has_value());
   std::lock_guard lock(state->mutex);
@@ -245,9 +198,31 @@ TEST_CASE("an event destroyed without done() is negatively acknowledged and rede
   CHECK(counters->redelivered.load() == 1);
 }
 
+TEST_CASE("a message past max_deliver is counted from the MAX_DELIVERIES advisory") {
+  nats_server server;
+  jetstream_client js(server);
+  js.add_stream("ORDERS", "orders.>");
+  js.publish("orders.new", numbered_payloads(3));
+  runtime rt({.threads = 2});
+  auto state = std::make_shared<seen_state>();
+  auto counters = std::make_shared<stages::jetstream_counters>();
+  auto s = settings_for(server, "ORDERS", "poison");
+  s.max_deliver = 2;
+  // Sequence 2 always fails: delivered twice, then JetStream gives up on it.
+  auto r = start_pair(rt, s, state, [](std::uint64_t seq, int) { return seq != 2; }, counters);
+  REQUIRE(state->wait_until([&] { return state->deliveries.size() == 3 && state->deliveries[2] == 2; },
+                            test_clock::now() + watchdog));
+  const auto deadline = test_clock::now() + watchdog;
+  while (counters->max_deliveries.load() == 0 && test_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  CHECK(counters->max_deliveries.load() == 1);
+  CHECK(settles(js, "ORDERS", "poison", test_clock::now() + watchdog));  // no longer pending: given up
+  std::lock_guard lock(state->mutex);
+  CHECK(state->deliveries[2] == 2);
+}
+
 TEST_CASE("a message that is not JSON: on_error skip terminates it, on_error fail fails the stage naming it") {
   nats_server server;
-  js_side js(server);
+  jetstream_client js(server);
   js.add_stream("ORDERS", "orders.>");
   js.publish("orders.new", {R"({"n":1})", "not json", R"({"n":3})"});
   runtime rt({.threads = 2});
@@ -258,7 +233,7 @@ TEST_CASE("a message that is not JSON: on_error skip terminates it, on_error fai
     s.skip_errors = true;
     auto r = start_pair(rt, s, state, done_always, counters);
     REQUIRE(state->wait_until([&] { return state->deliveries.size() == 2; }, test_clock::now() + watchdog));
-    CHECK(js.settles("ORDERS", "skip", test_clock::now() + watchdog));  // +TERM counts as acknowledged
+    CHECK(settles(js, "ORDERS", "skip", test_clock::now() + watchdog));  // +TERM counts as acknowledged
     CHECK(counters->terminated.load() == 1);
     drain(rt, r.source);
     CHECK(rt.await_exit(r.sink, 30s).has_value());
@@ -300,7 +275,7 @@ TEST_CASE("bad setups fail the stage's start with a message naming what is wrong
   }
   SUBCASE("a subject the stream does not cover") {
     nats_server server;
-    js_side js(server);
+    jetstream_client js(server);
     js.add_stream("ORDERS", "orders.>");
     auto s = settings_for(server, "ORDERS", "d");
     s.subject = "payments.new";
@@ -310,7 +285,7 @@ TEST_CASE("bad setups fail the stage's start with a message naming what is wrong
   }
   SUBCASE("a consumer that does not exist (without create)") {
     nats_server server;
-    js_side js(server);
+    jetstream_client js(server);
     js.add_stream("ORDERS", "orders.>");
     auto s = settings_for(server, "ORDERS", "nobody");
     s.create = false;
@@ -326,10 +301,10 @@ TEST_CASE("create makes the stream and the consumer when missing") {
   auto s = settings_for(server, "FRESH", "made");
   s.subject = "fresh.>";
   auto r = start_pair(rt, s, state, done_always);
-  js_side js(server);
-  js.publish("fresh.one", numbered(3));
+  jetstream_client js(server);
+  js.publish("fresh.one", numbered_payloads(3));
   REQUIRE(state->wait_until([&] { return state->deliveries.size() == 3; }, test_clock::now() + watchdog));
-  CHECK(js.settles("FRESH", "made", test_clock::now() + watchdog));
+  CHECK(settles(js, "FRESH", "made", test_clock::now() + watchdog));
   drain(rt, r.source);
   CHECK(rt.await_exit(r.sink, 30s).has_value());
 }
