@@ -198,6 +198,27 @@ TEST_CASE("an event destroyed without done() is negatively acknowledged and rede
   CHECK(counters->redelivered.load() == 1);
 }
 
+TEST_CASE("pulls that expire with nothing delivered keep their credit: messages published later still arrive") {
+  nats_server server;
+  jetstream_client js(server);
+  js.add_stream("ORDERS", "orders.>");
+  runtime rt({.threads = 2});
+  auto state = std::make_shared<seen_state>();
+  auto counters = std::make_shared<stages::jetstream_counters>();
+  auto s = settings_for(server, "ORDERS", "idle");
+  s.pull_expires_ms = 50;
+  auto r = start_pair(rt, s, state, done_always, counters);
+  // Several pulls expire on the empty stream (a server-side timer: observed, not waited for).
+  const auto deadline = test_clock::now() + watchdog;
+  while (counters->pulls.load() < 4 && test_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  REQUIRE(counters->pulls.load() >= 4);
+  js.publish("orders.late", numbered_payloads(5));
+  REQUIRE(state->wait_until([&] { return state->deliveries.size() == 5; }, test_clock::now() + watchdog));
+  CHECK(settles(js, "ORDERS", "idle", test_clock::now() + watchdog));
+  drain(rt, r.source);
+  CHECK(rt.await_exit(r.sink, 30s).has_value());
+}
+
 TEST_CASE("a message past max_deliver is counted from the MAX_DELIVERIES advisory") {
   nats_server server;
   jetstream_client js(server);
