@@ -166,39 +166,13 @@ void jetstream_fetcher::pause_after_error() {
 bool jetstream_fetcher::deliver(natsMsgList& list) {
   jetstream_batch batch;
   batch.events.reserve(static_cast<std::size_t>(list.Count));
-  const std::int64_t now = now_ns();
-  auto& counters = *link_->counters;
+  const std::int64_t now = now_ns();  // one clock read per batch
   for (int i = 0; i < list.Count; ++i) {
-    natsMsg* m = std::exchange(list.Msgs[i], nullptr);
-    const delivery d = delivery_of(natsMsg_GetReply(m));
-    // Relaxed: statistics.
-    counters.received.fetch_add(1, std::memory_order_relaxed);
-    if (d.delivered > 1) counters.redelivered.fetch_add(1, std::memory_order_relaxed);
-    auto parsed = parser_.parse(std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))));
-    if (!parsed) {
-      const std::string what = "stream \"" + settings_.stream + "\" sequence " + std::to_string(d.stream_seq) + " (subject \"" +
-                               natsMsg_GetSubject(m) + "\"): " + parsed.error().message;
-      if (settings_.skip_errors) {
-        natsMsg_Term(m, nullptr);  // never redelivered: skipping means it is dealt with
-        natsMsg_Destroy(m);
-        counters.terminated.fetch_add(1, std::memory_order_relaxed);
-        if (stats_) stats_->skipped.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      natsMsg_NakWithDelay(m, settings_.nak_delay_ms, nullptr);  // it stays in the stream
-      natsMsg_Destroy(m);
+    if (!take(std::exchange(list.Msgs[i], nullptr), now, batch)) {
       natsMsgList_Destroy(&list);  // the rest were not handed on: never acked, redelivered after ack_wait
-      batch.error = settings_.connection.url + ": " + what + " (on_error fail: the message stays unacknowledged)";
       send(std::move(batch));
       return false;
     }
-    pipeline::event& e = parsed.value();
-    e.set_origin(origin_);
-    e.set_position(d.stream_seq);
-    e.set_time_ns(now);
-    e.set_message_id(settings_.stream + ":" + std::to_string(d.stream_seq));
-    e.set_ack(pipeline::ack_ref(new jetstream_ack(m, link_)));
-    batch.events.push_back(std::move(e));
   }
   natsMsgList_Destroy(&list);  // the messages themselves are owned by their acks now
   {
@@ -207,6 +181,40 @@ bool jetstream_fetcher::deliver(natsMsgList& list) {
   }
   if (!batch.events.empty()) send(std::move(batch));
   return true;
+}
+
+bool jetstream_fetcher::take(natsMsg* m, std::int64_t now, jetstream_batch& batch) {
+  const delivery d = delivery_of(natsMsg_GetReply(m));
+  auto& counters = *link_->counters;
+  // Relaxed: statistics.
+  counters.received.fetch_add(1, std::memory_order_relaxed);
+  if (d.delivered > 1) counters.redelivered.fetch_add(1, std::memory_order_relaxed);
+  auto parsed = parser_.parse(std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))));
+  if (!parsed) return reject(m, d.stream_seq, parsed.error().message, batch);
+  pipeline::event& e = parsed.value();
+  e.set_origin(origin_);
+  e.set_position(d.stream_seq);
+  e.set_time_ns(now);
+  e.set_message_id(settings_.stream + ":" + std::to_string(d.stream_seq));
+  e.set_ack(pipeline::ack_ref(new jetstream_ack(m, link_)));
+  batch.events.push_back(std::move(e));
+  return true;
+}
+
+bool jetstream_fetcher::reject(natsMsg* m, std::uint64_t seq, const std::string& problem, jetstream_batch& batch) {
+  if (settings_.skip_errors) {
+    natsMsg_Term(m, nullptr);  // never redelivered: skipping means it is dealt with
+    natsMsg_Destroy(m);
+    link_->counters->terminated.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    if (stats_) stats_->skipped.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  batch.error = settings_.connection.url + ": stream \"" + settings_.stream + "\" sequence " + std::to_string(seq) +
+                " (subject \"" + natsMsg_GetSubject(m) + "\"): " + problem +
+                " (on_error fail: the message stays unacknowledged)";
+  natsMsg_NakWithDelay(m, settings_.nak_delay_ms, nullptr);  // it stays in the stream
+  natsMsg_Destroy(m);
+  return false;
 }
 
 void jetstream_fetcher::send(jetstream_batch batch) {

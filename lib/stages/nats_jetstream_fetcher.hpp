@@ -73,6 +73,10 @@ class jetstream_fetcher {
   natsStatus pull(std::size_t n, natsMsgList& list);
   /// Turns fetched messages into events and sends them; false once the thread must end.
   bool deliver(natsMsgList& list);
+  /// Parses `m` onto `batch` (or terminates it, with on_error skip); false when it fails the
+  /// stage (batch.error is then set).
+  bool take(natsMsg* m, std::int64_t now, jetstream_batch& batch);
+  bool reject(natsMsg* m, std::uint64_t seq, const std::string& problem, jetstream_batch& batch);
   /// Handles a pull that brought nothing; false once the thread must end.
   bool after_empty_pull(natsStatus st);
   void pause_after_error();
