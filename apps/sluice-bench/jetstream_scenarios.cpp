@@ -14,6 +14,10 @@
 //   is this process's (getrusage) over the run, libnats's own threads included.
 // - jetstream_instances: 1, 2 and 4 `sluice run` processes on one durable, timed the same way;
 //   cpu_seconds sums the children.
+// - jetstream_publish: a file of the same messages -> the `nats` sink with `jetstream: true` (each
+//   publish acknowledged by the stream before its batch counts as done), `sluice run` timed from
+//   spawn to exit, beside `libnats_async`, a bare js_PublishAsync loop (MaxPending 4000) ending in
+//   js_PublishAsyncComplete. Each run publishes into a stream of its own (deleted afterwards).
 #include "jetstream_scenarios.hpp"
 
 #include <nats/nats.h>
@@ -156,6 +160,12 @@ class bench_server {
   int runs_ = 0;
 };
 
+/// Message `i`: about 100 bytes of JSON.
+std::string message_text(int i) {
+  static const std::string pad(60, 'x');
+  return R"({"id":)" + std::to_string(i) + R"(,"level":"info","pad":")" + pad + "\"}";
+}
+
 /// A client connection with a JetStream context (for admin, publishing and the loop).
 struct client {
   natsConnection* nc = nullptr;
@@ -204,9 +214,8 @@ void bench_server::publish() {
   jsStreamInfo* si = nullptr;
   if (js_AddStream(&si, c.js, &cfg, nullptr, nullptr) != NATS_OK) throw std::runtime_error("cannot add the stream");
   jsStreamInfo_Destroy(si);
-  const std::string pad(60, 'x');
   for (int i = 1; i <= stream_messages; ++i) {
-    const std::string m = R"({"id":)" + std::to_string(i) + R"(,"level":"info","pad":")" + pad + "\"}";
+    const std::string m = message_text(i);
     if (js_PublishAsync(c.js, "bench.events", m.data(), static_cast<int>(m.size()), nullptr) != NATS_OK) {
       throw std::runtime_error("publish failed");
     }
@@ -291,6 +300,93 @@ measurements run_libnats_loop(bench_server& server) {
   return {{"msgs_per_s", stream_messages / took.count()}, {"seconds", took.count()}, {"cpu_seconds", process_cpu_seconds() - cpu0}};
 }
 
+/// The messages as a JSON-lines file (written once, beside the server's store).
+path messages_file(bench_server& server) {
+  const path file = server.dir() / "messages.jsonl";
+  if (std::filesystem::exists(file)) return file;
+  std::ofstream out(file);
+  for (int i = 1; i <= stream_messages; ++i) out << message_text(i) << '\n';
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+  return file;
+}
+
+/// A stream of its own for one publish run, over `subject`'s prefix; returns its name.
+std::string add_publish_stream(const client& c, const std::string& name) {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = name.c_str();
+  const std::string subject = name + ".>";
+  const char* subjects[] = {subject.c_str()};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  jsStreamInfo* si = nullptr;
+  if (js_AddStream(&si, c.js, &cfg, nullptr, nullptr) != NATS_OK) throw std::runtime_error("cannot add stream " + name);
+  jsStreamInfo_Destroy(si);
+  return name + ".events";
+}
+
+/// Checks the stream holds every message, then deletes it.
+void check_and_delete_stream(const client& c, const std::string& name) {
+  jsStreamInfo* si = nullptr;
+  std::uint64_t held = 0;
+  if (js_GetStreamInfo(&si, c.js, name.c_str(), nullptr, nullptr) == NATS_OK) held = si->State.Msgs;
+  jsStreamInfo_Destroy(si);
+  js_DeleteStream(c.js, name.c_str(), nullptr, nullptr);
+  if (held != static_cast<std::uint64_t>(stream_messages)) {
+    throw std::runtime_error("stream " + name + " holds " + std::to_string(held) + " messages, expected " +
+                             std::to_string(stream_messages));
+  }
+}
+
+measurements run_sluice_publish(const std::string& sluice, bench_server& server) {
+  const std::string stream = "PUB" + server.next_durable();
+  client admin(server.url());
+  const std::string subject = add_publish_stream(admin, stream);
+  const path file = server.dir() / (stream + ".json");
+  write_file(file, pipeline("jetstream_publish",
+                            {{"in", {{"type", "file"}, {"options", {{"path", messages_file(server).string()}, {"format", "jsonl"}}}}},
+                             {"out", {{"type", "nats"},
+                                      {"options", {{"url", server.url()}, {"subject", subject}, {"jetstream", true}}},
+                                      {"subscribe_to", json::array({"in"})}}}}));
+  const child_times t = time_sluice_run(sluice, file, server.dir() / (stream + ".summary.txt"));
+  check_and_delete_stream(admin, stream);
+  return {{"msgs_per_s", stream_messages / t.wall_seconds}, {"seconds", t.wall_seconds}, {"cpu_seconds", t.cpu_seconds}};
+}
+
+/// The bare loop: js_PublishAsync of each line read from the same file, then PublishAsyncComplete.
+measurements run_libnats_async(bench_server& server) {
+  const std::string stream = "PUB" + server.next_durable();
+  const path messages = messages_file(server);
+  const double cpu0 = process_cpu_seconds();
+  const auto start = clock::now();
+  {
+    client c(server.url());
+    const std::string subject = add_publish_stream(c, stream);
+    jsCtx* js = nullptr;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.PublishAsync.MaxPending = 4000;
+    if (natsConnection_JetStream(&js, c.nc, &o) != NATS_OK) throw std::runtime_error("no JetStream context");
+    std::ifstream in(messages);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (js_PublishAsync(js, subject.c_str(), line.data(), static_cast<int>(line.size()), nullptr) != NATS_OK) {
+        throw std::runtime_error("publish failed");
+      }
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 120000;
+    if (js_PublishAsyncComplete(js, &po) != NATS_OK) throw std::runtime_error("publish acknowledgements missing");
+    jsCtx_Destroy(js);
+    const std::chrono::duration<double> took = clock::now() - start;
+    const double cpu = process_cpu_seconds() - cpu0;
+    check_and_delete_stream(c, stream);
+    return {{"msgs_per_s", stream_messages / took.count()}, {"seconds", took.count()}, {"cpu_seconds", cpu}};
+  }
+}
+
 /// The server and stream, made on first use and shared by both scenarios' runs (bench thread only).
 class shared_server {
  public:
@@ -336,6 +432,16 @@ std::vector<scenario> jetstream_scenarios(const std::string& sluice) {
   instances.systems.push_back({"sluice_x4", [sluice, server] { return run_sluice_instances(sluice, server->get(), 4); }});
   instances.unavailable = no_server;
   all.push_back(std::move(instances));
+  scenario publish{"jetstream_publish",
+                   "the same 500,000 messages from a JSON-lines file to a JetStream stream: `sluice run` of file -> nats "
+                   "sink with jetstream: true (every publish acknowledged before its batch is done) beside libnats_async, "
+                   "a bare js_PublishAsync loop (MaxPending 4000) + js_PublishAsyncComplete; the stream's count checked",
+                   metrics(),
+                   {}};
+  publish.systems.push_back({"sluice", [sluice, server] { return run_sluice_publish(sluice, server->get()); }});
+  publish.systems.push_back({"libnats_async", [server] { return run_libnats_async(server->get()); }});
+  publish.unavailable = no_server;
+  all.push_back(std::move(publish));
   return all;
 }
 

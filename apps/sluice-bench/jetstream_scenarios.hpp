@@ -1,5 +1,6 @@
 // sluice-bench/jetstream_scenarios.hpp: the `nats_jetstream` source beside a bare libnats loop, and
-// several instances on one durable consumer (jetstream_null, jetstream_instances; issue 15).
+// several instances on one durable consumer, the `nats` sink with JetStream acks beside a bare
+// publish loop (jetstream_null, jetstream_instances, jetstream_publish; issue 15).
 #pragma once
 
 #include <string>
@@ -9,7 +10,7 @@
 
 namespace sluice::bench {
 
-/// jetstream_null and jetstream_instances, running the binary `sluice` against a nats-server the
+/// jetstream_null, jetstream_instances and jetstream_publish, running the binary `sluice` against a nats-server the
 /// bench starts (both skipped when nats-server is not installed).
 std::vector<scenario> jetstream_scenarios(const std::string& sluice);
 
