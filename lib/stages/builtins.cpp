@@ -6,6 +6,7 @@
 
 #include "pipeline/event_jq.hpp"
 #include "stages/builtin.hpp"
+#include "stages/nats_jetstream.hpp"
 #include "stages/nats_stages.hpp"
 
 namespace sluice::stages {
@@ -28,6 +29,7 @@ void register_builtins(pipeline::registry& r) {
   register_transforms(r);
   register_sinks(r);
   register_nats(r);
+  register_nats_jetstream(r);
 }
 
 }  // namespace sluice::stages

@@ -19,6 +19,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -132,6 +134,72 @@ class nats_server {
   std::optional<child_process> server_;
   std::string url_;
 };
+
+/// The test's own JetStream side: streams, publishing with acknowledgements, consumer counts.
+class jetstream_client {
+ public:
+  explicit jetstream_client(const nats_server& server) : nc_(server.connect()) {
+    jsCtx* js = nullptr;
+    if (natsConnection_JetStream(&js, nc_.get(), nullptr) != NATS_OK) throw std::runtime_error("no JetStream context");
+    js_.reset(js);
+  }
+  /// A file stream `name` over one subject pattern.
+  void add_stream(const std::string& name, const std::string& subject) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name.c_str();
+    const char* subjects[] = {subject.c_str()};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    jsStreamInfo* info = nullptr;
+    const natsStatus s = js_AddStream(&info, js_.get(), &cfg, nullptr, nullptr);
+    jsStreamInfo_Destroy(info);
+    if (s != NATS_OK) throw std::runtime_error("cannot add stream " + name);
+  }
+  /// Publishes each payload to `subject` and waits for every publish acknowledgement.
+  void publish(const std::string& subject, const std::vector<std::string>& payloads) {
+    for (auto& p : payloads) {
+      if (js_PublishAsync(js_.get(), subject.c_str(), p.data(), static_cast<int>(p.size()), nullptr) != NATS_OK) {
+        throw std::runtime_error("publish to " + subject + " failed");
+      }
+    }
+    jsPubOptions o;
+    jsPubOptions_Init(&o);
+    o.MaxWait = 60000;
+    if (js_PublishAsyncComplete(js_.get(), &o) != NATS_OK) throw std::runtime_error("publish acknowledgements missing");
+  }
+  /// {num_pending, num_ack_pending} of a durable consumer.
+  std::pair<std::uint64_t, std::int64_t> pending(const std::string& stream, const std::string& durable) {
+    jsConsumerInfo* ci = nullptr;
+    if (js_GetConsumerInfo(&ci, js_.get(), stream.c_str(), durable.c_str(), nullptr, nullptr) != NATS_OK) {
+      throw std::runtime_error("no consumer " + durable + " on " + stream);
+    }
+    const std::pair<std::uint64_t, std::int64_t> r{ci->NumPending, ci->NumAckPending};
+    jsConsumerInfo_Destroy(ci);
+    return r;
+  }
+  /// True when the consumer exists and has nothing pending and nothing unacknowledged.
+  bool settled(const std::string& stream, const std::string& durable) {
+    jsConsumerInfo* ci = nullptr;
+    if (js_GetConsumerInfo(&ci, js_.get(), stream.c_str(), durable.c_str(), nullptr, nullptr) != NATS_OK) return false;
+    const bool done = ci->NumPending == 0 && ci->NumAckPending == 0;
+    jsConsumerInfo_Destroy(ci);
+    return done;
+  }
+  [[nodiscard]] jsCtx* js() const noexcept { return js_.get(); }
+
+ private:
+  nats_connection nc_;
+  js_ctx js_;
+};
+
+/// `n` payloads {"n":1} ... {"n":n}.
+inline std::vector<std::string> numbered_payloads(int n, int from = 1) {
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (int i = from; i < from + n; ++i) out.push_back("{\"n\":" + std::to_string(i) + "}");
+  return out;
+}
 
 /// A loopback port nothing listens on: bound to find a free one, then closed again (nothing else
 /// on this machine picks it in the instant a test uses it, short of bad luck with the kernel's
