@@ -297,4 +297,29 @@ TEST_CASE("bad setups: no server, a missing stream, an uncovered subject each ex
   }
 }
 
+TEST_CASE("a transform that crashes and is restarted loses nothing: what its instance held is redelivered") {
+  nats_server server;
+  jetstream_client js(server);
+  js.add_stream("ORDERS", "orders.>");
+  constexpr int n = 5000;
+  js.publish("orders.new", numbered_payloads(n));
+  temp_dir dir;
+  json p = json::parse(js_pipeline(server, {{"nak_delay_ms", 50}}, "out.jsonl"));
+  // `flaky` (the test plugin) throws on the 700th event its instance sees, once in all.
+  p["stages"]["flaky"] = {{"type", "flaky"}, {"subscribe_to", "in"}, {"options", {{"at", 700}, {"crashes", 1}}},
+                          {"restart", {{"max_restarts", 1}}}};
+  p["stages"]["out"]["subscribe_to"] = "flaky";
+  const auto file = dir.write("p.json", p.dump(2));
+  auto child = start_sluice(dir, {{"run", file.string(), "--plugin", SLUICE_TEST_PLUGIN}});
+  const auto every_one = [&] { return counts_in(dir / "out.jsonl").size() == static_cast<std::size_t>(n); };
+  const bool all = child.await([&] { return js.settled("ORDERS", "work") && every_one(); }, test_clock::now() + long_deadline);
+  INFO("stderr: ", child.err());
+  CHECK(all);
+  drain(child);
+  CHECK(contains(child.err(), "stage \"flaky\" restarted"));
+  const auto counts = counts_in(dir / "out.jsonl");
+  CHECK(counts.size() == static_cast<std::size_t>(n));  // every message at least once
+  CHECK(js.settled("ORDERS", "work"));
+}
+
 }  // TEST_SUITE
