@@ -45,6 +45,10 @@ void append_jq_string(const char* p, std::size_t n, std::string& out);
 /// shortest text that reads back (std::to_chars), NaN as null.
 void append_key_number(double d, std::string& out);
 
+/// Where the nesting of the JSON text `text` first goes deeper than `max_depth` arrays and
+/// objects (the bracket that does), or npos.
+std::size_t too_deep_at(std::string_view text, std::size_t max_depth);
+
 /// An event holding the jv `v` (consumed): a thread-confined payload, see event.hpp.
 event event_of_jv(jv v) noexcept;
 /// A new reference to `e`'s jv payload. Precondition: !e.has_text().

@@ -15,10 +15,8 @@
 
 namespace sluice::pipeline {
 
-namespace {
-
 /// Where the nesting of `text` first goes deeper than `max_depth` (the bracket that does), or npos.
-std::size_t too_deep_at(std::string_view text, std::size_t max_depth) {
+std::size_t internal::too_deep_at(std::string_view text, std::size_t max_depth) {
   std::size_t depth = 0;
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -36,6 +34,9 @@ std::size_t too_deep_at(std::string_view text, std::size_t max_depth) {
   }
   return std::string_view::npos;
 }
+
+namespace {
+
 
 /// True when the number token `t` is outside what simdjson accepts (64-bit integers, doubles).
 bool out_of_range(std::string_view t) {
@@ -193,7 +194,7 @@ std::optional<parse_error> event_parser::state::validate(const char* p, std::siz
 /// The slow path for a line simdjson found too deep: exact by a scan, then parsed one level deeper.
 std::optional<parse_error> event_parser::state::deeper(const char* p, std::size_t n) {
   const std::string_view text(p, n);
-  if (const std::size_t at = too_deep_at(text, limits.max_depth); at != std::string_view::npos)
+  if (const std::size_t at = internal::too_deep_at(text, limits.max_depth); at != std::string_view::npos)
     return error_of(parse_error::kind::too_deep, at,
                     "nested deeper than max_depth (" + std::to_string(limits.max_depth) + ")");
   const simdjson::error_code e = deeper_one().parse(p, n, false).error();

@@ -535,26 +535,6 @@ jq_outcome jq_program::next(std::size_t max, std::vector<json>& outputs) {
   return s_->next(max, [&](jv out) { outputs.push_back(from_jv_converter(s_->max_depth)(out)); });
 }
 
-/// The nesting depth of compact JSON text (brackets outside strings).
-std::size_t depth_of(std::string_view text) {
-  std::size_t depth = 0, deepest = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 /// Nanoseconds since the epoch as seconds: whole seconds and the fraction apart, so that a time
 /// set as 1700000000.25 reads back as exactly that.
 double seconds_of(std::int64_t ns) {
@@ -603,7 +583,7 @@ bool jq_program::start_native(const pipeline::event& input) {
   f.out.clear();
   f.result = s_->native->run(root, f.out);
   if (f.result == detail::jq_subset::outcome::give_up) return false;
-  if (f.result == detail::jq_subset::outcome::written && depth_of(f.out) > s_->max_depth) return false;  // libjq's error
+  if (f.result == detail::jq_subset::outcome::written && pipeline::internal::too_deep_at(f.out, s_->max_depth) != std::string_view::npos) return false;  // libjq's error
   s_->running = true;
   f.pending = true;
   return true;
