@@ -96,10 +96,11 @@ class producer_side final : public dispatch_target<Out> {
   /// New demand reached the producer (after its dispatcher). Buffered events go first, even when
   /// the dispatcher counted the demand against `pending` (GenStage #311: there the buffer stays
   /// put and newer events overtake it; we drain it first, so order is kept and nothing strands).
+  /// The dispatch of buffered events already counts them against what the dispatcher asked
+  /// upstream (they were told `not_coming` when stored), so what the buffer served is not counted
+  /// again: once more would make the dispatcher ask for it a second time.
   void on_upstream_demand(std::size_t upstream) {
     const std::size_t drained = drain_buffer();
-    // What the buffer served is not asked of the producer: the dispatcher must not wait for it.
-    if (const std::size_t served = std::min(upstream, drained); served != 0) dispatcher_->not_coming(served);
     if (upstream <= drained) return;
     const std::size_t left = upstream - drained;
     if (demands_.accumulating()) return demands_.hold(left);
@@ -243,13 +244,15 @@ class producer_side final : public dispatch_target<Out> {
     return placed;
   }
 
-  /// Puts undeliverable events into the buffer; a store that dropped some tells the dispatcher,
-  /// counts, and logs once (never per event).
+  /// Puts undeliverable events into the buffer; a store that dropped some counts them and logs
+  /// once (never per event). The dispatcher hears that these events arrived (`not_coming`): what it
+  /// asked upstream is not still coming. A later drain hands them to `dispatch`, which lowers
+  /// that count again, and rightly: the ask that drain answers was counted when it was made.
   void store(std::vector<Out>&& events) {
+    dispatcher_->not_coming(events.size());
     const std::size_t dropped = buffer_.store(std::move(events));
     if (dropped == 0) return;
     release_infos();  // an info is released once the events before it are gone either way
-    dispatcher_->not_coming(dropped);
     host_.count(&stage_counters::dropped, dropped);
     if (on_discard_(dropped)) log_discarded(dropped);
   }
