@@ -212,15 +212,27 @@ class producer_side final : public dispatch_target<Out> {
     }
   }
 
-  /// Dispatches what the consumers can take from the buffer; returns how many left it.
+  /// Dispatches what the consumers can take from the buffer; returns how many left it. Each
+  /// dispatch stops at the next queued info, which is released before the events behind it go
+  /// (GenStage's buffer.ex: a batch never spans an info).
   std::size_t drain_buffer() {
-    const std::size_t room = std::min(buffer_.size(), dispatcher_->outstanding());
-    if (room == 0) return 0;
+    std::size_t placed = 0;
+    for (;;) {
+      release_infos();  // an info the drain reached goes before the events behind it
+      const std::size_t room = std::min(buffer_.before_info(), dispatcher_->outstanding());
+      if (room == 0) return placed;
+      const std::size_t n = drain_front(room);
+      placed += n;
+      if (n < room) return placed;  // the dispatcher wants no more now
+    }
+  }
+
+  /// Dispatches the first `room` buffered events; returns how many the dispatcher placed.
+  std::size_t drain_front(std::size_t room) {
     std::vector<Out> batch = buffer_.take_front(room);
     dispatcher_->dispatch(batch, *this);
     const std::size_t placed = room - batch.size();
     buffer_.put_back(batch);  // what the dispatcher could not place goes back to the front, in order
-    release_infos();
     return placed;
   }
 
