@@ -191,12 +191,21 @@ class producer_side final : public dispatch_target<Out> {
       if (r.why == refusal::partition_taken && r.holder && !ctx().rt().is_alive(r.holder->consumer)) {
         return consumers_.park(s, r.holder->id);
       }
-      ctx().demonitor(consumers_.take(s.ref).monitor);
-      return refuse(s, *r.refused);
+      return refuse_subscribed(s, *r.refused);
     }
     ctx().send(s.consumer, stage_subscribed{s.ref});
     on_upstream_demand(r.upstream);
     if (asked != 0 && !host_.stopping()) on_upstream_demand(dispatcher_->ask(asked, c, *this));
+  }
+
+  /// A refusal after handle_subscribe accepted the consumer (the dispatcher's): the producer's
+  /// handle_cancel ends what handle_subscribe began, as GenStage's producer_cancel does.
+  void refuse_subscribed(const stage_subscribe& s, const exit_reason& why) {
+    ctx().demonitor(consumers_.take(s.ref).monitor);
+    refuse(s, why);
+    host_.call_user([&](auto& x) {
+      host_.user().handle_cancel(cancel_kind::cancel, why, subscription_ref{s.consumer, s.ref}, x);
+    });
   }
 
   void on_consumer_gone(std::uint64_t ref, cancel_kind kind, const exit_reason& reason, bool notify) {
