@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include <sluice/process/context.hpp>
@@ -25,10 +26,31 @@ concept stage_type = requires {
   { S::kind } -> std::convertible_to<stage_kind>;
 } && std::derived_from<S, stage_callbacks<typename S::in_type, typename S::out_type>>;
 
+namespace detail {
+
+/// What is wrong with start options for a stage of `kind` (GenStage's bad_opts), or nothing.
+template <class Out>
+std::optional<std::string> check_start_options(stage_kind kind, const stage_options<Out>& o) {
+  if (kind != stage_kind::producer && o.demand != demand_mode::forward) {
+    return std::string("demand: accumulate applies to producers only, not to a ") +
+           (kind == stage_kind::consumer ? "consumer" : "producer_consumer");
+  }
+  if (o.buffer_size && *o.buffer_size == 0) return std::string("expected buffer_size to be equal to or greater than 1, got: 0");
+  return std::nullopt;
+}
+
+}  // namespace detail
+
 /// Starts a stage as a process of `where` (a runtime, or a process's context); returns its pid.
-/// `init` runs in the stage, then the `subscribe_to` subscriptions are made in order.
+/// `init` runs in the stage, then the `subscribe_to` subscriptions are made in order. Options
+/// that do not apply to the stage's kind (`demand` on anything but a producer) or are out of range
+/// (`buffer_size` 0) throw std::invalid_argument ("sluice: start: bad_opts: ..."), and nothing
+/// starts.
 template <stage_type S, class Where>
 pid start(Where& where, std::unique_ptr<S> stage, stage_options<typename S::out_type> options = {}) {
+  if (auto bad = detail::check_start_options(S::kind, options)) {
+    throw std::invalid_argument("sluice: start: bad_opts: " + *bad);
+  }
   using process = detail::stage_process<typename S::in_type, typename S::out_type>;
   const spawn_options spawn = options.spawn;
   return where.spawn(std::make_unique<process>(std::move(stage), S::kind, std::move(options)), spawn);
