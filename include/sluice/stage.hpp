@@ -9,6 +9,8 @@
 #include <sluice/stage/dispatcher.hpp>
 #include <sluice/stage/options.hpp>
 #include <sluice/stage/partition_dispatcher.hpp>
+#include <sluice/stage/protocol.hpp>
 #include <sluice/stage/stage_context.hpp>
 #include <sluice/stage/start.hpp>
+#include <sluice/stage/start_result.hpp>
 #include <sluice/stage/subscription.hpp>

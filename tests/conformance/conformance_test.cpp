@@ -8,6 +8,8 @@
 #include <memory>
 #include <thread>
 #include <span>
+#include <string>
+#include <typeinfo>
 #include <vector>
 
 #include <sluice/sluice.hpp>
@@ -175,6 +177,27 @@ fake_producer_state producer_report(runtime& rt, pid fake) {
   return r.value();
 }
 
+/// Stages that report to `report` every message their handle_info sees (its type's name).
+struct info_reached {
+  std::string type;
+};
+class info_producer final : public producer<int> {
+ public:
+  explicit info_producer(pid report) : report_(report) {}
+  void handle_demand(std::size_t, stage_context<int>&) override {}
+  void handle_info(message& m, stage_context<int>& ctx) override { ctx.process().send(report_, info_reached{m.type().name()}); }
+  pid report_;
+};
+class info_consumer final : public consumer<int> {
+ public:
+  explicit info_consumer(pid report) : report_(report) {}
+  void handle_events(std::span<int>, subscription_ref, stage_context<no_events>&) override {}
+  void handle_info(message& m, stage_context<no_events>& ctx) override {
+    ctx.process().send(report_, info_reached{m.type().name()});
+  }
+  pid report_;
+};
+
 /// A round trip through `stage`: returns once it handled everything sent to it before. Any call
 /// serves: a stage that does not answer drops the request, which answers no_reply.
 void settle(runtime& rt, pid stage) { (void)rt.call<int>(stage, 0, patience); }
@@ -265,5 +288,21 @@ TEST_SUITE("conformance") {
       }
       CHECK(s.asked - s.sent <= max);  // in flight never exceeds max_demand
     }
+  }
+
+  TEST_CASE("a protocol message meant for another kind of stage is dropped, never handed to handle_info") {
+    runtime rt({.threads = 2});
+    probe report(rt);
+    const pid other = start_fake_consumer(rt);
+    const pid prod = start(rt, std::make_unique<info_producer>(report.self()));
+    rt.send(prod, protocol::subscribed{7});
+    rt.send(prod, protocol::cancel_to_consumer{other, 7, exit_reason::normal()});
+    rt.send(prod, 1);  // an ordinary info: the first thing handle_info sees
+    CHECK(report.receive<info_reached>()->type == typeid(int).name());
+    const pid cons = start(rt, std::make_unique<info_consumer>(report.self()));
+    rt.send(cons, protocol::ask{other, 7, 5});
+    rt.send(cons, protocol::cancel_to_producer{7, exit_reason::normal()});
+    rt.send(cons, 2);
+    CHECK(report.receive<info_reached>()->type == typeid(int).name());
   }
 }

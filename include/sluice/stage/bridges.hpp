@@ -125,6 +125,13 @@ struct bridge_value<S> {
 template <class S>
 using from_range_value_t = typename detail::bridge_value<std::remove_cvref_t<S>>::type;
 
+/// What a from_range producer does when its last consumer leaves (GenStage's from_enumerable
+/// `on_cancel`): run on and wait for another (`run_on`, GenStage's :continue, the default), stop
+/// `normal` at once (`stop`), or stop `normal` once what it emitted has been dispatched
+/// (`stop_after_dispatch`). Only consumers that subscribed count; a producer nobody subscribed to
+/// runs on.
+enum class range_on_cancel : std::uint8_t { run_on, stop, stop_after_dispatch };
+
 /// A producer over a C++ input range or a generator function (GenStage's from_enumerable).
 ///
 /// `handle_demand(n)` pulls at most n items; when the source ends it emits the items it got and
@@ -137,13 +144,26 @@ class from_range final : public producer<T> {
   /// From a generator function: called once per item, nullopt at the end (and not called again).
   template <generator_function G>
     requires std::same_as<from_range_value_t<G>, T>
-  explicit from_range(G next) : source_(std::make_unique<detail::generator_source<T, G>>(std::move(next))) {}
+  explicit from_range(G next, range_on_cancel on_cancel = range_on_cancel::run_on)
+      : source_(std::make_unique<detail::generator_source<T, G>>(std::move(next))), on_cancel_(on_cancel) {}
 
   /// From a range (see ownable_range): an rvalue is moved in, a view copied.
   template <ownable_range R>
     requires(!generator_function<R> && std::constructible_from<T, range_take_t<R>>)
-  explicit from_range(R&& range)
-      : source_(std::make_unique<detail::range_source<T, std::remove_cvref_t<R>>>(std::forward<R>(range))) {}
+  explicit from_range(R&& range, range_on_cancel on_cancel = range_on_cancel::run_on)
+      : source_(std::make_unique<detail::range_source<T, std::remove_cvref_t<R>>>(std::forward<R>(range))),
+        on_cancel_(on_cancel) {}
+
+  demand_kind handle_subscribe(peer_kind, const subscription_options&, subscription_ref, stage_context<T>&) override {
+    ++consumers_;
+    return demand_kind::automatic;
+  }
+
+  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref, stage_context<T>& ctx) override {
+    if (--consumers_ != 0 || on_cancel_ == range_on_cancel::run_on) return;
+    if (on_cancel_ == range_on_cancel::stop) return ctx.stop(exit_reason::normal());
+    ctx.stop_after_dispatch(exit_reason::normal());
+  }
 
   void handle_demand(std::size_t demand, stage_context<T>& ctx) override {
     if (done_) return;
@@ -160,6 +180,8 @@ class from_range final : public producer<T> {
 
  private:
   std::unique_ptr<detail::pull_source<T>> source_;
+  range_on_cancel on_cancel_ = range_on_cancel::run_on;
+  std::size_t consumers_ = 0;  // subscribed now
   bool done_ = false;
 };
 
@@ -168,18 +190,24 @@ from_range(G) -> from_range<from_range_value_t<G>>;
 template <ownable_range R>
   requires(!generator_function<R>)
 from_range(R&&) -> from_range<from_range_value_t<R>>;
+template <generator_function G>
+from_range(G, range_on_cancel) -> from_range<from_range_value_t<G>>;
+template <ownable_range R>
+  requires(!generator_function<R>)
+from_range(R&&, range_on_cancel) -> from_range<from_range_value_t<R>>;
 
 /// Starts a from_range producer over `source` (a range, see ownable_range, or a generator
 /// function) as a process of `where`; returns its pid.
 template <class Where, class Source>
   requires(ownable_range<Source> || generator_function<std::remove_cvref_t<Source>>)
-pid start_from_range(Where& where, Source&& source, stage_options<from_range_value_t<Source>> options = {}) {
+pid start_from_range(Where& where, Source&& source, stage_options<from_range_value_t<Source>> options = {},
+                     range_on_cancel on_cancel = range_on_cancel::run_on) {
   using T = from_range_value_t<Source>;
   if constexpr (generator_function<std::remove_cvref_t<Source>>) {
     using G = std::remove_cvref_t<Source>;
-    return start(where, std::make_unique<from_range<T>>(G(std::forward<Source>(source))), std::move(options));
+    return start(where, std::make_unique<from_range<T>>(G(std::forward<Source>(source)), on_cancel), std::move(options));
   } else {
-    return start(where, std::make_unique<from_range<T>>(std::forward<Source>(source)), std::move(options));
+    return start(where, std::make_unique<from_range<T>>(std::forward<Source>(source), on_cancel), std::move(options));
   }
 }
 

@@ -104,8 +104,8 @@ class broadcast_dispatcher final : public dispatcher<T> {
     events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(offset));
   }
 
-  /// Requested events that will not come (dropped, or served from the buffer instead): asked for
-  /// again through take_upstream if the consumers still want them.
+  /// Events that came from upstream without being placed (buffered or dropped): no longer
+  /// awaited; asked for again through take_upstream if the consumers still want them.
   void not_coming(std::size_t n) noexcept override { requested_ -= std::min(requested_, n); }
 
   /// The common demand: how many events a dispatch can place now.

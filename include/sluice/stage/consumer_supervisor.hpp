@@ -54,6 +54,14 @@ struct consumer_supervisor_options {
   /// Subscriptions made at start, as for any consumer.
   std::vector<sluice::subscribe_to> subscribe_to;
   spawn_options spawn;
+  /// Only `one_for_one` (each child is restarted alone), as GenStage's: anything else is refused.
+  sluice::strategy strategy = sluice::strategy::one_for_one;
+  /// Runs first, inside the consumer supervisor, before any subscription (GenStage's init/1):
+  /// a reason refuses to start (it stops with it, and sync_start_consumer_supervisor reports it);
+  /// nothing runs it. Empty: it runs.
+  std::function<std::optional<exit_reason>(context& sup)> init;
+  /// Registers it under this name (see stage_options::registered_name).
+  std::string registered_name;
 };
 
 /// What `count_children` answers (GenStage's count_children map, for a worker template).
@@ -68,6 +76,19 @@ struct child_counts {
 /// `which_children_request` with `std::vector<child_info>`: empty ids, and an invalid pid for a
 /// child that is restarting (so `sluice::which_children` works on it).
 struct count_children_request {};
+
+/// Request answered by a consumer supervisor of T with `start_child_reply`: a child started for
+/// `event` outside any producer's demand (GenStage's start_child); it is supervised like the
+/// others and does not count towards any producer's demand.
+template <class T>
+struct consumer_start_child_request {
+  T event;
+};
+/// Request answered with `bool` (false: not one of its children): stops `child` with the
+/// template's shutdown mode and frees its demand slot (GenStage's terminate_child).
+struct consumer_terminate_child_request {
+  pid child;
+};
 
 namespace detail {
 /// Self-messages of a consumer supervisor.
@@ -134,6 +155,7 @@ class consumer_supervisor final : public consumer<T> {
   /// negative `max_restarts`.
   explicit consumer_supervisor(consumer_supervisor_options<T> o)
       : start_(std::move(o.start)),
+        init_(std::move(o.init)),
         restart_(o.restart),
         shutdown_(o.shutdown),
         shutdown_timeout_(o.shutdown_timeout),
@@ -147,9 +169,16 @@ class consumer_supervisor final : public consumer<T> {
       throw std::invalid_argument("consumer supervisor: restart transient needs a copyable event type");
     }
     if (o.max_restarts < 0) throw std::invalid_argument("consumer supervisor: max_restarts must not be negative");
+    if (o.strategy != strategy::one_for_one) {
+      throw std::invalid_argument("consumer supervisor: unknown supervision strategy for consumer supervisor (only one_for_one)");
+    }
   }
 
-  void init(ctx_type& ctx) override { ctx.process().trap_exit(true); }
+  void init(ctx_type& ctx) override {
+    ctx.process().trap_exit(true);
+    if (!init_) return;
+    if (std::optional<exit_reason> refused = init_(ctx.process())) ctx.stop(std::move(*refused));
+  }
 
   demand_kind handle_subscribe(peer_kind, const subscription_options& o, subscription_ref from, ctx_type& ctx) override {
     producers_[from.id] = producer_state{from, 0, o.effective_min_demand()};
@@ -197,7 +226,7 @@ class consumer_supervisor final : public consumer<T> {
     }
   }
 
-  void handle_call(message& m, ctx_type&) override {
+  void handle_call(message& m, ctx_type& ctx) override {
     if (auto* r = m.get_if<request<which_children_request>>()) {
       std::vector<child_info> out;
       for (auto& [p, c] : running_) out.push_back({{}, p});
@@ -207,21 +236,18 @@ class consumer_supervisor final : public consumer<T> {
     if (auto* r = m.get_if<request<count_children_request>>()) {
       return r->from.reply(child_counts{1, running_.size(), running_.size() + restarting_.size(), 0});
     }
+    if (auto* r = m.get_if<request<consumer_start_child_request<T>>>()) return start_dynamic(*r, ctx);
+    if (auto* r = m.get_if<request<consumer_terminate_child_request>>()) {
+      return r->from.reply(terminate_one(r->body.child, ctx));
+    }
   }
 
   void terminate(const exit_reason&, ctx_type& ctx) override {
-    context& self = ctx.process();
     std::vector<pid> stopping;
-    for (auto& [p, c] : running_) {
-      self.unlink(p);  // so the child sees exactly one signal: the shutdown mode's
-      self.exit(p, shutdown_ == shutdown_mode::brutal_kill ? exit_reason::kill() : exit_reason::shutdown());
-      stopping.push_back(p);
-    }
+    for (auto& [p, c] : running_) stopping.push_back(p);
     running_.clear();
     restarting_.clear();
-    if (shutdown_ == shutdown_mode::timeout && !stopping.empty()) {
-      self.spawn(std::make_unique<detail::child_reaper>(std::move(stopping), shutdown_timeout_));
-    }
+    shut_down(std::move(stopping), ctx.process());
   }
 
  private:
@@ -234,6 +260,40 @@ class consumer_supervisor final : public consumer<T> {
     std::size_t pending;
     std::size_t min;
   };
+
+  /// Stops `children` with the template's shutdown mode, all at once.
+  void shut_down(std::vector<pid> children, context& self) {
+    for (pid p : children) {
+      self.unlink(p);  // so the child sees exactly one signal: the shutdown mode's
+      self.exit(p, shutdown_ == shutdown_mode::brutal_kill ? exit_reason::kill() : exit_reason::shutdown());
+    }
+    if (shutdown_ == shutdown_mode::timeout && !children.empty()) {
+      self.spawn(std::make_unique<detail::child_reaper>(std::move(children), shutdown_timeout_));
+    }
+  }
+
+  /// start_child: a child of no producer (its end asks nobody).
+  void start_dynamic(request<consumer_start_child_request<T>>& r, ctx_type& ctx) {
+    std::optional<T> kept;
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (restart_ == restart_type::transient) kept.emplace(r.body.event);
+    }
+    std::optional<pid> p = try_start(ctx.process(), std::move(r.body.event));
+    if (!p) return r.from.reply(start_child_reply{pid{}, "the child's start failed"});
+    running_.emplace(*p, child{no_producer, std::move(kept)});
+    r.from.reply(start_child_reply{*p, {}});
+  }
+
+  /// terminate_child: false if `p` is not a running child.
+  bool terminate_one(pid p, ctx_type& ctx) {
+    auto it = running_.find(p);
+    if (it == running_.end()) return false;
+    const std::uint64_t producer = it->second.producer;
+    running_.erase(it);
+    shut_down({p}, ctx.process());
+    give_back(producer, ctx);
+    return true;
+  }
 
   std::optional<pid> try_start(context& self, T event) {
     try {
@@ -289,7 +349,10 @@ class consumer_supervisor final : public consumer<T> {
     if (++p.pending >= p.min) ctx.ask(p.from, std::exchange(p.pending, 0));
   }
 
+  static constexpr std::uint64_t no_producer = 0;  // subscription ids start at 1
+
   std::function<pid(context&, T)> start_;
+  std::function<std::optional<exit_reason>(context&)> init_;
   restart_type restart_;
   shutdown_mode shutdown_;
   clock::duration shutdown_timeout_;
@@ -308,7 +371,35 @@ pid start_consumer_supervisor(Where& where, consumer_supervisor_options<T> optio
   stage_options<no_events> stage;
   stage.subscribe_to = std::move(options.subscribe_to);
   stage.spawn = options.spawn;
+  stage.registered_name = options.registered_name;
   return start(where, std::make_unique<consumer_supervisor<T>>(std::move(options)), std::move(stage));
+}
+
+/// The same, waiting for what its init decided (see sync_start): `stopped` with the reason its
+/// `init` refused with, for instance. Throws std::invalid_argument for an unusable template.
+template <class T>
+start_result sync_start_consumer_supervisor(runtime& rt, consumer_supervisor_options<T> options,
+                                            std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  stage_options<no_events> stage;
+  stage.subscribe_to = std::move(options.subscribe_to);
+  stage.spawn = options.spawn;
+  stage.registered_name = options.registered_name;
+  return sync_start(rt, std::make_unique<consumer_supervisor<T>>(std::move(options)), std::move(stage), timeout);
+}
+
+/// Starts a child for `event` outside any producer's demand (from a plain thread; GenStage's
+/// start_child): its pid, or an invalid pid and why.
+template <class T>
+call_result<start_child_reply> start_consumer_child(runtime& rt, pid sup, T event,
+                                                    std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  return rt.call<start_child_reply>(sup, consumer_start_child_request<T>{std::move(event)}, timeout);
+}
+
+/// Stops one of its children (from a plain thread; GenStage's terminate_child): false if `child`
+/// is not one of them. Frees the child's demand slot.
+inline call_result<bool> terminate_consumer_child(runtime& rt, pid sup, pid child,
+                                                  std::chrono::steady_clock::duration timeout = std::chrono::seconds(5)) {
+  return rt.call<bool>(sup, consumer_terminate_child_request{child}, timeout);
 }
 
 /// A consumer supervisor's child counts (from a plain thread; blocks up to `timeout`).

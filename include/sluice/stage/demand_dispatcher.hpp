@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
+#include <string>
 #include <random>
 #include <utility>
 #include <vector>
@@ -26,12 +28,21 @@ class demand_dispatcher final : public dispatcher<T> {
     /// events wait in the buffer until it asks, forever if it never does); here the one with the
     /// most outstanding demand is still served first.
     bool shuffle_demands_on_first_dispatch = false;
+    /// The largest `max_demand` a consumer may subscribe with: a greedy consumer with a bigger one
+    /// would take more than its share (GenStage only warns at the first bigger ask); a
+    /// subscription over it is refused with bad_opts. Empty: any.
+    std::optional<std::size_t> max_demand{};
   };
 
   demand_dispatcher() = default;
-  explicit demand_dispatcher(options o) : shuffle_(o.shuffle_demands_on_first_dispatch) {}
+  explicit demand_dispatcher(options o) : shuffle_(o.shuffle_demands_on_first_dispatch), max_demand_(o.max_demand) {}
 
-  dispatcher_subscribed subscribe(const subscription_options&, const consumer_ref& c) override {
+  dispatcher_subscribed subscribe(const subscription_options& o, const consumer_ref& c) override {
+    if (max_demand_ && o.max_demand > *max_demand_) {
+      return dispatcher_subscribed::refuse(refusal::bad_opts, "expected max_demand to be equal to or less than " +
+                                                                  std::to_string(*max_demand_) + " (the dispatcher's max_demand), got: " +
+                                                                  std::to_string(o.max_demand));
+    }
     demands_.push_back({c, 0});
     return {};
   }
@@ -108,6 +119,7 @@ class demand_dispatcher final : public dispatcher<T> {
   std::vector<entry> demands_;
   std::size_t pending_ = 0;
   bool shuffle_ = false;
+  std::optional<std::size_t> max_demand_;
 };
 
 }  // namespace sluice

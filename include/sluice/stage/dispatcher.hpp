@@ -81,11 +81,11 @@ class dispatcher {
     (void)out;
     return std::optional<message>(std::move(msg));
   }
-  /// `n` events this dispatcher may count as coming from upstream will not come through dispatch:
-  /// the producer's full buffer dropped them, or its buffer served part of the upstream demand a
-  /// call returned, so the producer was not asked for that part (GenStage.Dispatcher.dispatch/3). A dispatcher
-  /// that counts what it asked upstream (broadcast's `requested`) lowers that count here, or it
-  /// would wait for those events forever.
+  /// `n` events came from upstream that a dispatch did not place: the producer stored them in its
+  /// buffer (or its full buffer dropped them). A dispatcher that counts what it asked upstream
+  /// (broadcast's `requested`) lowers that count here, or it would wait for those events forever.
+  /// When a later demand drains them from the buffer, `dispatch` sees them again: that dispatch
+  /// answers the new demand, which is counted when the call returning it is made.
   virtual void not_coming(std::size_t n) noexcept { (void)n; }
   /// Events held inside the dispatcher rather than in the producer's buffer (partition queues).
   [[nodiscard]] virtual std::size_t held() const noexcept { return 0; }

@@ -79,8 +79,13 @@ struct stage_options {
   /// Called once for each store into the buffer that dropped events, with how many it dropped;
   /// the engine then logs a warning (once per store, never per event) unless it returned false.
   discard_handler on_discard;
-  /// The stage's name in log lines (a pipeline sets its stage's name); empty: its pid.
+  /// The stage's name in log lines (a pipeline sets its stage's name); empty: its registered name,
+  /// else its pid.
   std::string name;
+  /// Registers the stage under this name (GenStage's :name start option) before its init runs;
+  /// a name already taken stops it (`already_started`, reported by sync_start). Consumers may
+  /// subscribe to the name (subscribe_to::name).
+  std::string registered_name;
   /// Consumers and producer_consumers: subscriptions made at start, in order.
   std::vector<sluice::subscribe_to> subscribe_to;
   /// Consumers and producer_consumers: exit normally (after dispatching what is buffered) once the

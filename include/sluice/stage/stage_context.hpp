@@ -31,6 +31,8 @@ class stage_control {
   virtual void ask(subscription_ref s, std::size_t n) = 0;
   virtual void cancel(subscription_ref s, exit_reason reason) = 0;
   virtual void stop(exit_reason reason) = 0;
+  /// init declines to run the stage (sync_start reports `ignored`).
+  virtual void ignore() { stop(exit_reason::normal()); }
   virtual void stop_after_buffered(exit_reason reason) = 0;
   virtual void async_info(message msg) = 0;
   /// Dispatches what the running callback emitted so far (sent, or buffered).
@@ -112,6 +114,9 @@ class stage_context {
   /// own) to one of its consumers, as `from` was given to handle_subscribe; both ends then see
   /// handle_cancel with cancel_kind::cancel and the consumer's cancel mode applies.
   void cancel(subscription_ref from, exit_reason reason) { control_->cancel(from, std::move(reason)); }
+  /// From init only: the stage does not start (GenStage's :ignore): it exits normally before any
+  /// subscription is made, and sync_start reports `ignored`.
+  void ignore() { control_->ignore(); }
   /// Stops the stage with `reason` once the callback returns.
   void stop(exit_reason reason = exit_reason::normal()) { control_->stop(std::move(reason)); }
   /// Stops the stage with `reason` once every event emitted so far has been dispatched (what a

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -63,6 +64,10 @@ struct subscription_options {
   /// For broadcast dispatchers: a `std::function<bool(const T&)>` choosing the events this consumer
   /// gets (T the producer's event type); empty for all.
   std::any selector;
+  /// Options a stage defines for itself (GenStage passes unknown subscription options on): the
+  /// engine neither reads nor checks them; both sides' handle_subscribe and the producer's
+  /// dispatcher see them, by name.
+  std::map<std::string, std::any, std::less<>> custom;
 
   [[nodiscard]] std::size_t effective_min_demand() const noexcept { return min_demand.value_or(max_demand / 2); }
   /// What is wrong with these options, in GenStage's words ("expected max_demand to be equal to or
@@ -70,10 +75,14 @@ struct subscription_options {
   [[nodiscard]] std::optional<std::string> validate() const;
 };
 
-/// A producer as seen by a consumer that subscribes to it.
+/// A producer as seen by a consumer that subscribes to it: its pid, or (when `producer` is not
+/// valid) the name it is registered under, looked up by the consumer when it subscribes. A name
+/// nobody holds is `noproc`: the subscribe fails with it, and then, as in GenStage, a permanent or
+/// transient subscription stops the consumer with `noproc` while a temporary one leaves it running.
 struct subscribe_to {
   pid producer;
-  subscription_options options;
+  subscription_options options{};
+  std::string name{};
 };
 
 /// The outcome of a synchronous subscribe: the subscription, or why there is none.

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <span>
 #include <typeinfo>
 #include <unordered_map>
@@ -11,6 +13,8 @@
 
 #include <sluice/process/call.hpp>
 #include <sluice/process/context.hpp>
+#include <sluice/process/log.hpp>
+#include <sluice/process/runtime.hpp>
 #include <sluice/stage/callbacks.hpp>
 #include <sluice/stage/detail/cancel_policy.hpp>
 #include <sluice/stage/detail/producer_demand.hpp>
@@ -43,6 +47,7 @@ class consumer_side {
       if (at_start) host_.stop(std::move(why));
       return;
     }
+    if (!target.producer.valid() && !target.name.empty()) return subscribe_by_name(target, reply, at_start);
     const std::uint64_t ref = ctx().monitor(target.producer).id;
     const subscription_ref from{target.producer, ref};
     const subscription_options& o = target.options;
@@ -56,6 +61,13 @@ class consumer_side {
     if (auto it = producers_.find(ref); it != producers_.end()) {
       ctx().send(target.producer, stage_ask{ctx().self(), ref, it->second.start_automatic()});
     }
+  }
+
+  /// resubscribe: cancels `old` (if it is one of the producers; its cancel mode applies when the
+  /// producer confirms), then subscribes to `target`.
+  void resubscribe(subscription_ref old, exit_reason reason, const subscribe_to& target, reply_handle* reply) {
+    (void)cancel(old, reason);
+    subscribe(target, reply, /*at_start=*/false);
   }
 
   void on_subscribed(std::uint64_t ref) {
@@ -149,6 +161,20 @@ class consumer_side {
 
  private:
   context& ctx() noexcept { return host_.process(); }
+
+  /// A subscription to a registered name: the name's pid now, or GenStage's noproc rules.
+  void subscribe_by_name(const subscribe_to& target, reply_handle* reply, bool at_start) {
+    if (std::optional<pid> p = ctx().rt().whereis(target.name)) {
+      subscribe_to resolved = target;
+      resolved.producer = *p;
+      return subscribe(resolved, reply, at_start);
+    }
+    const exit_reason why = exit_reason::noproc();
+    ctx().rt().log().warning("could not subscribe to \"" + target.name + "\": no process is registered under that name",
+                             host_.log_name());
+    if (reply != nullptr) reply->reply(subscribe_result{std::nullopt, why});
+    if (target.options.cancel != cancel_mode::temporary) host_.stop(why);
+  }
 
   void finish_if_no_producers() {
     if (!last_producer_.finish_now(producers_.size())) return;

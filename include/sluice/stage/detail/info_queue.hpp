@@ -19,6 +19,11 @@ class info_queue {
   [[nodiscard]] std::size_t size() const noexcept { return markers_.size(); }
   /// Queues `msg` behind the events up to position `after`.
   void push(std::uint64_t after, message msg);
+  /// The position the next info waits for, if any: a drain stops there (GenStage's buffer.ex).
+  [[nodiscard]] std::optional<std::uint64_t> next_after() const noexcept {
+    if (markers_.empty()) return std::nullopt;
+    return markers_.front().after;
+  }
   /// The next info whose events have all left (head reached its position), or nothing. Inline:
   /// the check runs after every drain of the buffer.
   [[nodiscard]] std::optional<message> pop_ready(std::uint64_t head) {

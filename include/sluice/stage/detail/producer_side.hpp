@@ -96,10 +96,11 @@ class producer_side final : public dispatch_target<Out> {
   /// New demand reached the producer (after its dispatcher). Buffered events go first, even when
   /// the dispatcher counted the demand against `pending` (GenStage #311: there the buffer stays
   /// put and newer events overtake it; we drain it first, so order is kept and nothing strands).
+  /// The dispatch of buffered events already counts them against what the dispatcher asked
+  /// upstream (they were told `not_coming` when stored), so what the buffer served is not counted
+  /// again: once more would make the dispatcher ask for it a second time.
   void on_upstream_demand(std::size_t upstream) {
     const std::size_t drained = drain_buffer();
-    // What the buffer served is not asked of the producer: the dispatcher must not wait for it.
-    if (const std::size_t served = std::min(upstream, drained); served != 0) dispatcher_->not_coming(served);
     if (upstream <= drained) return;
     const std::size_t left = upstream - drained;
     if (demands_.accumulating()) return demands_.hold(left);
@@ -190,12 +191,21 @@ class producer_side final : public dispatch_target<Out> {
       if (r.why == refusal::partition_taken && r.holder && !ctx().rt().is_alive(r.holder->consumer)) {
         return consumers_.park(s, r.holder->id);
       }
-      ctx().demonitor(consumers_.take(s.ref).monitor);
-      return refuse(s, *r.refused);
+      return refuse_subscribed(s, *r.refused);
     }
     ctx().send(s.consumer, stage_subscribed{s.ref});
     on_upstream_demand(r.upstream);
     if (asked != 0 && !host_.stopping()) on_upstream_demand(dispatcher_->ask(asked, c, *this));
+  }
+
+  /// A refusal after handle_subscribe accepted the consumer (the dispatcher's): the producer's
+  /// handle_cancel ends what handle_subscribe began, as GenStage's producer_cancel does.
+  void refuse_subscribed(const stage_subscribe& s, const exit_reason& why) {
+    ctx().demonitor(consumers_.take(s.ref).monitor);
+    refuse(s, why);
+    host_.call_user([&](auto& x) {
+      host_.user().handle_cancel(cancel_kind::cancel, why, subscription_ref{s.consumer, s.ref}, x);
+    });
   }
 
   void on_consumer_gone(std::uint64_t ref, cancel_kind kind, const exit_reason& reason, bool notify) {
@@ -211,15 +221,27 @@ class producer_side final : public dispatch_target<Out> {
     }
   }
 
-  /// Dispatches what the consumers can take from the buffer; returns how many left it.
+  /// Dispatches what the consumers can take from the buffer; returns how many left it. Each
+  /// dispatch stops at the next queued info, which is released before the events behind it go
+  /// (GenStage's buffer.ex: a batch never spans an info).
   std::size_t drain_buffer() {
-    const std::size_t room = std::min(buffer_.size(), dispatcher_->outstanding());
-    if (room == 0) return 0;
+    std::size_t placed = 0;
+    for (;;) {
+      release_infos();  // an info the drain reached goes before the events behind it
+      const std::size_t room = std::min(buffer_.before_info(), dispatcher_->outstanding());
+      if (room == 0) return placed;
+      const std::size_t n = drain_front(room);
+      placed += n;
+      if (n < room) return placed;  // the dispatcher wants no more now
+    }
+  }
+
+  /// Dispatches the first `room` buffered events; returns how many the dispatcher placed.
+  std::size_t drain_front(std::size_t room) {
     std::vector<Out> batch = buffer_.take_front(room);
     dispatcher_->dispatch(batch, *this);
     const std::size_t placed = room - batch.size();
     buffer_.put_back(batch);  // what the dispatcher could not place goes back to the front, in order
-    release_infos();
     return placed;
   }
 
@@ -243,13 +265,15 @@ class producer_side final : public dispatch_target<Out> {
     return placed;
   }
 
-  /// Puts undeliverable events into the buffer; a store that dropped some tells the dispatcher,
-  /// counts, and logs once (never per event).
+  /// Puts undeliverable events into the buffer; a store that dropped some counts them and logs
+  /// once (never per event). The dispatcher hears that these events arrived (`not_coming`): what it
+  /// asked upstream is not still coming. A later drain hands them to `dispatch`, which lowers
+  /// that count again, and rightly: the ask that drain answers was counted when it was made.
   void store(std::vector<Out>&& events) {
+    dispatcher_->not_coming(events.size());
     const std::size_t dropped = buffer_.store(std::move(events));
     if (dropped == 0) return;
     release_infos();  // an info is released once the events before it are gone either way
-    dispatcher_->not_coming(dropped);
     host_.count(&stage_counters::dropped, dropped);
     if (on_discard_(dropped)) log_discarded(dropped);
   }

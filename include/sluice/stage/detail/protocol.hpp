@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 #include <typeinfo>
 #include <vector>
@@ -60,6 +61,13 @@ struct stage_cancel_to_consumer {
 // Requests and casts from the functions in stage.hpp.
 struct stage_subscribe_request {
   subscribe_to target;
+  /// resubscribe: the subscription to cancel first (with `reason`), known to the consumer or not.
+  std::optional<subscription_ref> replace{};
+  exit_reason replace_reason{};
+};
+/// anyone -> stage: stop with `reason` (terminate runs); answered `true` just before.
+struct stage_stop_request {
+  exit_reason reason;
 };
 struct stage_async_subscribe {
   subscribe_to target;

@@ -33,6 +33,13 @@ class stage_buffer {
   /// Neither events nor infos: an info queued now would go at once.
   [[nodiscard]] bool idle() const noexcept { return events_.empty() && infos_.empty(); }
 
+  /// How many events lie before the next queued info (all of them if none is queued).
+  [[nodiscard]] std::size_t before_info() const noexcept {
+    const std::optional<std::uint64_t> at = infos_.next_after();
+    if (!at) return events_.size();
+    return static_cast<std::size_t>(std::min<std::uint64_t>(events_.size(), *at - std::min(*at, head_)));
+  }
+
   /// Takes the first `n` (<= size) events off the front.
   [[nodiscard]] std::vector<T> take_front(std::size_t n) {
     const auto end = events_.begin() + static_cast<std::ptrdiff_t>(n);

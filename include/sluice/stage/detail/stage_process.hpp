@@ -32,6 +32,9 @@
 #include <sluice/stage/detail/protocol.hpp>
 #include <sluice/stage/options.hpp>
 #include <sluice/stage/refusal.hpp>
+#include <sluice/stage/start_result.hpp>
+#include <sluice/process/log.hpp>
+#include <sluice/process/runtime.hpp>
 
 namespace sluice::detail {
 
@@ -49,10 +52,14 @@ class stage_process final : public behaviour, private stage_control {
   friend consumer_t;
 
  public:
-  stage_process(std::unique_ptr<stage_callbacks<In, Out>> user, stage_kind kind, stage_options<Out> o)
+  /// `report`: where sync_start waits for what init decided (none for start).
+  stage_process(std::unique_ptr<stage_callbacks<In, Out>> user, stage_kind kind, stage_options<Out> o,
+                std::shared_ptr<start_report> report = nullptr)
       : user_(std::move(user)),
         kind_(kind),
-        name_(std::move(o.name)),
+        name_(o.name.empty() ? o.registered_name : std::move(o.name)),
+        registered_(std::move(o.registered_name)),
+        report_(std::move(report)),
         counters_(std::move(o.counters)),
         initial_(std::move(o.subscribe_to)),
         producer_(make_producer(kind, o)),
@@ -60,11 +67,19 @@ class stage_process final : public behaviour, private stage_control {
 
   void init(context& self) override {
     bind(self);
-    call_user([&](auto& ctx) { user_->init(ctx); });
+    if (!registered_.empty() && !self.register_name(registered_)) {
+      const std::optional<pid> holder = self.rt().whereis(registered_);
+      stop(exit_reason::other("already_started " + (holder ? holder->to_string() : registered_)));
+    } else {
+      call_user([&](auto& ctx) { user_->init(ctx); });
+    }
     if constexpr (has_in) {
-      for (auto& target : initial_) consumer_.subscribe(target, nullptr, /*at_start=*/true);
+      for (auto& target : initial_) {
+        if (!stop_) consumer_.subscribe(target, nullptr, /*at_start=*/true);
+      }
     }
     initial_.clear();
+    report_start();
     settle();
   }
 
@@ -104,6 +119,18 @@ class stage_process final : public behaviour, private stage_control {
   [[nodiscard]] bool stopping() const noexcept { return stop_.has_value(); }
   void stop(exit_reason reason) override {
     if (!stop_) stop_ = std::move(reason);
+  }
+  void ignore() override {
+    if (!stop_) ignored_ = true;
+    stop(exit_reason::normal());
+  }
+
+  /// Tells sync_start what init decided (once, at the end of init).
+  void report_start() {
+    if (!report_) return;
+    const start_outcome outcome = !stop_ ? start_outcome::started : ignored_ ? start_outcome::ignored : start_outcome::stopped;
+    report_->set(start_result{outcome, self_->self(), stop_.value_or(exit_reason::normal())});
+    report_.reset();
   }
   [[nodiscard]] std::string log_name() const { return name_.empty() ? self_->self().to_string() : name_; }
 
@@ -178,18 +205,37 @@ class stage_process final : public behaviour, private stage_control {
         self_->send(s->consumer, stage_cancel_to_consumer{self_->self(), s->ref, refusal_reason(refusal::not_a_producer)});
         return;
       }
+      if (m.is<stage_ask>() || m.is<stage_cancel_to_producer>() || m.is<stage_set_demand>() ||
+          m.is<stage_upstream_demand>()) {
+        return wrong_kind(m, "a consumer");
+      }
+      if (m.is<stage_drain>()) return;  // documented: no effect on consumers
     }
     if constexpr (has_in) {
       if (auto* a = m.get_if<stage_subscribed>()) return consumer_.on_subscribed(a->ref);
       if (auto* c = m.get_if<stage_cancel_to_consumer>()) return on_producer_gone(c->ref, cancel_kind::cancel, c->reason);
       if (auto* s = m.get_if<stage_async_subscribe>()) return consumer_.subscribe(s->target, nullptr, /*at_start=*/false);
       if (m.is<stage_producers_done>()) return consumer_.on_producers_done();
+    } else {
+      if (m.is<stage_subscribed>() || m.is<stage_cancel_to_consumer>() || m.is<stage_async_subscribe>()) {
+        return wrong_kind(m, "a producer");
+      }
     }
     if (auto* d = m.get_if<down>()) return on_down(*d, m);
     if (auto* i = m.get_if<stage_async_info>()) return queue_info(std::move(i->msg));
     if (auto* r = m.get_if<stage_released_info>()) return on_info(r->msg);
     if (m.is_request()) return on_request(m);
     if (!m.is<stage_producers_done>()) on_info(m);
+  }
+
+  /// A protocol message meant for another kind of stage: logged and dropped (GenStage logs it),
+  /// never handed to handle_info.
+  void wrong_kind(const message& m, const char* what) {
+    const logger& log = self_->rt().log();
+    if (!log.enabled(log_level::warning)) return;
+    log.warning(std::string("ignored a stage protocol message meant for another kind of stage (this stage is ") + what +
+                    "): " + m.type().name(),
+                log_name());
   }
 
   void on_info(message& m) {
@@ -200,10 +246,15 @@ class stage_process final : public behaviour, private stage_control {
   void on_request(message& m) {
     if (auto* r = m.get_if<request<stage_subscribe_request>>()) {
       if constexpr (has_in) {
+        if (r->body.replace) return consumer_.resubscribe(*r->body.replace, r->body.replace_reason, r->body.target, &r->from);
         return consumer_.subscribe(r->body.target, &r->from, /*at_start=*/false);
       } else {
         return r->from.reply(subscribe_result{std::nullopt, refusal_reason(refusal::not_a_consumer)});
       }
+    }
+    if (auto* r = m.get_if<request<stage_stop_request>>()) {
+      stop(r->body.reason);
+      return r->from.reply(true);  // then settle exits: terminate runs, and the caller awaits the exit
     }
     if (auto* r = m.get_if<request<stage_get_demand>>()) return r->from.reply(demand());
     if (auto* r = m.get_if<request<stage_estimate_buffered_count>>()) return r->from.reply(buffered());
@@ -335,6 +386,9 @@ class stage_process final : public behaviour, private stage_control {
   std::vector<Out> out_;     // emitted by the running callback
   std::optional<exit_reason> stop_;
   std::string name_;  // in log lines; empty: the pid
+  std::string registered_;  // registered under this name in init (empty: none)
+  std::shared_ptr<start_report> report_;  // sync_start's, until init has reported
+  bool ignored_ = false;  // init called ignore()
   std::shared_ptr<stage_counters> counters_;
   std::vector<subscribe_to> initial_;
   std::size_t downstream_ = 0;  // producer_consumer: downstream demand not met yet
