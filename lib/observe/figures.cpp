@@ -95,6 +95,13 @@ void fill_rates(stage_figures& now, const stage_totals& before, double seconds) 
   now.busy_ratio = share(t.busy_ns, before.busy_ns);
   now.idle_ratio = share(t.idle_ns, before.idle_ns);
   now.back_pressured_ratio = share(t.back_pressured_ns, before.back_pressured_ns);
+  // The booked time may overrun the interval a little (a gap booked now began in the interval
+  // before): scale the shares to sum to at most 1.
+  if (const double sum = now.busy_ratio + now.idle_ratio + now.back_pressured_ratio; sum > 1) {
+    now.busy_ratio /= sum;
+    now.idle_ratio /= sum;
+    now.back_pressured_ratio /= sum;
+  }
   // A gap still open is not booked yet (stage_activity): what the instances are doing now fills it.
   const double open = std::max(0.0, 1.0 - now.busy_ratio - now.idle_ratio - now.back_pressured_ratio);
   if (t.handling > 0) {

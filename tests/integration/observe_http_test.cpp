@@ -149,12 +149,15 @@ TEST_CASE("/readyz answers 200 while the pipeline runs and 503 while it drains; 
   const std::string base = endpoint_of(child, deadline());
   INFO("stderr: ", child.err());
   REQUIRE_FALSE(base.empty());
-  const auto ready = http_get(base, "/readyz");
+  // Listening begins before the stages start: "not ready: starting" until they all have.
+  std::optional<http_answer> ready;
+  child.await([&] { return (ready = http_get(base, "/readyz")) && ready->status == 200; }, deadline());
   REQUIRE(ready);
   CHECK(ready->status == 200);
+  CHECK(ready->body == "ready\n");
   child.signal(SIGTERM);
   std::optional<http_answer> draining;
-  child.await([&] { return (draining = http_get(base, "/readyz")) && draining->status == 503; }, deadline());
+  child.await([&] { return (draining = http_get(base, "/readyz")) && draining->body != "ready\n"; }, deadline());
   REQUIRE(draining);
   CHECK(draining->status == 503);
   CHECK(draining->body == "not ready: draining\n");
