@@ -1,6 +1,7 @@
 #include "observe_flags.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -67,13 +68,22 @@ constexpr setting settings[] = {
     {"--stall-timeout", "SLUICE_STALL_TIMEOUT", set_stall_timeout},
 };
 
-/// Adds `flag` with the value of `variable` unless `args` give the flag.
-void add_from_env(std::vector<std::string>& args, const char* flag, const char* variable) {
-  if (std::find(args.begin(), args.end(), flag) != args.end()) return;
-  if (auto v = env(variable)) {
-    args.emplace_back(flag);
-    args.push_back(*v);
+/// Adds `flag` with the value of `variable` unless `args` give the flag; false (after saying so,
+/// naming the variable) if the value is not an integer in `range`.
+bool add_from_env(std::vector<std::string>& args, const char* flag, const char* variable, flag_range range, std::ostream& err) {
+  if (std::find(args.begin(), args.end(), flag) != args.end()) return true;
+  const auto v = env(variable);
+  if (!v) return true;
+  long long n = 0;
+  const auto [stop, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc{} || stop != v->data() + v->size() || n < range.minimum || n > range.maximum) {
+    err << "sluice: " << variable << " (" << flag << ") takes an integer from " << range.minimum << " to " << range.maximum
+        << ", got '" << *v << "'\n";
+    return false;
   }
+  args.emplace_back(flag);
+  args.push_back(*v);
+  return true;
 }
 
 }  // namespace
@@ -101,8 +111,10 @@ std::optional<observe_options> take_observe_options(std::vector<std::string>& ar
     if (auto v = env(s.variable); v && !s.set(o, *v, s.variable, err)) return std::nullopt;
   }
   args = std::move(rest);
-  add_from_env(args, "--drain-timeout", "SLUICE_DRAIN_TIMEOUT");
-  add_from_env(args, "--threads", "SLUICE_THREADS");
+  if (!add_from_env(args, "--drain-timeout", "SLUICE_DRAIN_TIMEOUT", drain_timeout_range, err) ||
+      !add_from_env(args, "--threads", "SLUICE_THREADS", threads_range, err)) {
+    return std::nullopt;
+  }
   return o;
 }
 

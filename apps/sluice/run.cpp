@@ -249,18 +249,23 @@ void unblock_stop_signals() noexcept {
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
-int run_command(const std::vector<std::string>& given, std::ostream& out, std::ostream& err) {
+int run_command(const std::vector<std::string>& given, std::ostream& out, std::ostream& text_err) {
   std::vector<std::string> args = given;
-  const auto obs = take_observe_options(args, err);
+  const auto obs = take_observe_options(args, text_err);
   if (!obs) return exit_usage;
-  auto o = parse_options("run", args, true, {"--set", "--plugin", "--stats", "--threads", "--drain-timeout"}, err);
+  auto o = parse_options("run", args, true, {"--set", "--plugin", "--stats", "--threads", "--drain-timeout"}, text_err);
   if (!o) return exit_usage;
   if (o->help) return print_help("run", out);
+  // --log-format json: the run's own lines become JSON records too (usage and load errors, which
+  // come before anything runs, stay text: a person reads those).
+  observe::json_line_stream json_err(text_err);
+  std::ostream& err = obs->json_logs ? json_err : text_err;
   stop_watch stop(err);  // main blocked the signals: one that came since is pending, and taken now
   pipeline::registry types;
-  if (!fill_registry(types, o->plugins, err)) return exit_usage;
-  auto spec = load_or_report(*o, types, err);
+  if (!fill_registry(types, o->plugins, text_err)) return exit_usage;
+  auto spec = load_or_report(*o, types, text_err);
   if (!spec) return exit_usage;
+  json_err.set_pipeline(spec->name);
   if (stop.requested()) {
     err << "sluice: stopped before the pipeline started: nothing ran\n";
     return exit_ok;

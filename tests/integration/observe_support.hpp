@@ -63,7 +63,7 @@ inline int free_port() {
 /// The base URL ("http://127.0.0.1:PORT") `sluice run --http` says it listens on ("" if it did not
 /// say so before `deadline` or before it ended).
 inline std::string endpoint_of(child_process& child, test_clock::time_point deadline) {
-  static const std::regex line(R"(sluice: http: listening on (http://[^ /]+)/)");
+  static const std::regex line(R"(http: listening on (http://[^ /]+)/)");  // as text or in a JSON record
   std::string url;
   child.await([&] {
     std::smatch m;
