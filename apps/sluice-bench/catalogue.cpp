@@ -1,5 +1,6 @@
 // sluice-bench/catalogue.cpp: scenario.hpp's functions; the list of every scenario, one line per
 // file of scenarios.
+#include "cli_observe_scenarios.hpp"
 #include "cli_scenarios.hpp"
 #include "process_scenarios.hpp"
 #include "scenario.hpp"
@@ -20,6 +21,7 @@ std::vector<scenario> all_scenarios(const settings& s) {
   append(all, process_scenarios());
   append(all, stage_scenarios());
   append(all, cli_scenarios(s));
+  append(all, cli_observe_scenarios(s.sluice_binary));  // issue 16
   return all;
 }
 
