@@ -48,7 +48,7 @@ class browser {
     REQUIRE_MESSAGE(up, "chromedriver: ", driver_.err());
     const nlohmann::json caps{{"capabilities", {{"alwaysMatch", {{"browserName", "chrome"}, {"goog:chromeOptions", {
         {"binary", "/usr/bin/chromium"},
-        {"args", {"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,800",
+        {"args", {"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,960",
                   "--user-data-dir=" + (dir / "chromium").string()}}}}}}}}};
     const auto session = http_post_json(base_, "/session", caps);
     REQUIRE_MESSAGE(session.is_object(), "no session: ", driver_.err());
@@ -100,14 +100,15 @@ const char* drawn = R"(
 
 TEST_SUITE("observe_web") {
 
-TEST_CASE("the web view draws every stage and edge, a stage's rate changes between two reads, a stuck stage is marked") {
+TEST_CASE("the web view draws every stage and edge, a stage's rate changes between two reads, a stuck stage and a restart are marked") {
   temp_dir dir;
   const auto fifo = dir / "archive.fifo";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // never read: "archive" gets stuck
   REQUIRE(reader >= 0);
-  // Two chains: a burst (20,000 events at 2,000 a second, then its stages stop) through two copies
-  // of a transform; and events into a sink that gets stuck, which keeps the run going.
+  // Three chains: a burst (20,000 events at 2,000 a second, then its stages stop) through two
+  // copies of a transform; events into a sink that gets stuck, which keeps the run going; ticks
+  // through a transform that fails once and is restarted.
   const auto file = dir.write("web.json", R"({
   "version": 1,
   "name": "web",
@@ -117,7 +118,11 @@ TEST_CASE("the web view draws every stage and edge, a stage's rate changes betwe
     "sink": {"type": "null", "subscribe_to": "double"},
     "events": {"type": "generate", "options": {"event": {"level": "info"}}},
     "tag": {"type": "jq", "options": {"filter": ". + {tagged: true}"}, "subscribe_to": "events"},
-    "archive": {"type": "file", "options": {"path": ")" + fifo.string() + R"("}, "subscribe_to": "tag"}
+    "archive": {"type": "file", "options": {"path": ")" + fifo.string() + R"("}, "subscribe_to": "tag"},
+    "ticks": {"type": "tick", "options": {"interval_ms": 10}},
+    "picky": {"type": "jq", "options": {"filter": "if .tick == 20 then error(\"20 is not allowed\") else . end"},
+              "subscribe_to": "ticks", "restart": {"max_restarts": 3, "max_seconds": 60}},
+    "kept": {"type": "null", "subscribe_to": "picky"}
   }
 })");
   auto child = start_sluice(dir, {{"run", file.string(), "--http", "127.0.0.1:0", "--stall-timeout", "1"}});
@@ -129,15 +134,17 @@ TEST_CASE("the web view draws every stage and edge, a stage's rate changes betwe
 
   const auto flowing = b.await(drawn, [](const nlohmann::json& d) {
     return d.is_object() && d["stages"].contains("sink") && d["stages"]["sink"]["rate"] != "in 0/s" &&
-           contains(d["stages"]["archive"]["text"].get<std::string>(), "STALLED");
+           contains(d["stages"]["archive"]["text"].get<std::string>(), "STALLED") &&
+           contains(d["stages"]["picky"]["text"].get<std::string>(), "restarts 1");
   });
   INFO("first read: ", flowing.dump());
   REQUIRE(flowing.is_object());
   std::set<std::string> stages;
   for (const auto& [name, _] : flowing["stages"].items()) stages.insert(name);
-  CHECK(stages == std::set<std::string>{"burst", "double", "sink", "events", "tag", "archive"});
+  CHECK(stages == std::set<std::string>{"burst", "double", "sink", "events", "tag", "archive", "ticks", "picky", "kept"});
   const auto edges = flowing["edges"].get<std::set<std::string>>();
-  CHECK(edges == std::set<std::string>{"burst->double", "double->sink", "events->tag", "tag->archive"});
+  CHECK(edges == std::set<std::string>{"burst->double", "double->sink", "events->tag", "tag->archive", "ticks->picky", "picky->kept"});
+  CHECK(contains(flowing["stages"]["picky"]["text"].get<std::string>(), "restarts 1"));
   CHECK(contains(flowing["stages"]["double"]["text"].get<std::string>(), "x2"));  // copies grouped in one node
   CHECK(contains(flowing["stages"]["sink"]["rate"].get<std::string>(), "in "));
   CHECK(contains(flowing["stages"]["archive"]["text"].get<std::string>(), "STALLED"));
