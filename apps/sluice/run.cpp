@@ -282,10 +282,11 @@ int run_command(const std::vector<std::string>& given, std::ostream& out, std::o
   try {
     pipeline::run_options options;
     if (o->drain_timeout_s > 0) options.drain_timeout = std::chrono::seconds(o->drain_timeout_s);
+    const auto started = std::chrono::steady_clock::now();
     pipeline::running_pipeline running(rt, *spec,
                                        {.on_restart = [&](const pipeline::restart_notice& n) { report_restart(n, *spec, err); }},
                                        options);
-    auto monitor = std::make_shared<observe::monitor>(*spec, running.stages(), observe::monitor_options{obs->stall_timeout},
+    auto monitor = std::make_shared<observe::monitor>(*spec, running.stages(), observe::monitor_options{started, obs->stall_timeout},
                                                       monitor_log_to(rt));
     if (http) http->attach(monitor);
     stop_watch::attachment drains(stop, running, [&monitor] { monitor->set_draining(); });

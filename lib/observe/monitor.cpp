@@ -57,7 +57,7 @@ snapshot monitor::current() const {
   snapshot s = latest_;
   for (std::size_t i = 0; i < s.stages.size() && i < fresh.size(); ++i) s.stages[i].totals = fresh[i].totals;
   fill_edges(s.edges, s.stages);
-  s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - options_.started).count();
   return s;
 }
 

@@ -23,6 +23,8 @@
 namespace sluice::observe {
 
 struct monitor_options {
+  /// When the pipeline began starting (uptime counts from it).
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   /// A stage with work waiting and no progress for this long is stalled.
   std::chrono::milliseconds stall_timeout{30000};
   /// How often the counters are sampled: at most a second, and a quarter of the stall timeout.
@@ -58,10 +60,9 @@ class monitor {
   std::vector<pipeline::stage_report> reports_;
   monitor_options options_;
   monitor_log log_;
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   stall_detector stalls_;  // the sampler thread's only
   std::vector<stage_totals> last_totals_;  // the sampler thread's only
-  std::chrono::steady_clock::time_point last_time_ = started_;
+  std::chrono::steady_clock::time_point last_time_ = std::chrono::steady_clock::now();
   mutable std::mutex mutex_;  // guards latest_ and done_
   std::condition_variable wake_;
   snapshot latest_;
