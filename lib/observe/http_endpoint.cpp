@@ -31,10 +31,20 @@ http_endpoint::http_endpoint(const listen_address& where, std::string pipeline, 
   routes();
   port_ = where.port == 0 ? server_->bind_to_any_port(where.host) : (server_->bind_to_port(where.host, where.port) ? where.port : -1);
   if (port_ < 0) throw std::runtime_error("cannot listen on " + where.host + ":" + std::to_string(where.port));
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listen_returned_.store(true, std::memory_order_release);
+  });
 }
 
 http_endpoint::~http_endpoint() {
+  // cpp-httplib 0.11's stop() does nothing until the listening loop has begun (it has no
+  // wait_until_ready yet): wait for the loop, which the thread enters at once, so that a run that
+  // ends within its first instant does not leave the thread listening and this join hanging.
+  // Acquire: pairs with the release above.
+  while (!server_->is_running() && !listen_returned_.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   server_->stop();
   thread_.join();
 }

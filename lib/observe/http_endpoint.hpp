@@ -7,6 +7,7 @@
 // /api/pipeline (JSON, api_json.hpp), / (the web view).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -53,6 +54,7 @@ class http_endpoint {
   int port_ = 0;
   mutable std::mutex mutex_;  // guards monitor_
   std::shared_ptr<monitor> monitor_;
+  std::atomic<bool> listen_returned_{false};
   std::thread thread_;
 };
 

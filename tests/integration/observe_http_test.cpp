@@ -253,4 +253,17 @@ TEST_CASE("--http takes HOST:PORT (also from SLUICE_HTTP, the flag winning); a m
   CHECK_FALSE(endpoint_of(child, deadline()).empty());
 }
 
+TEST_CASE("a run that ends at once with --http exits as it would without, the summary printed") {
+  temp_dir dir;
+  const auto file = dir.write("quick.json", R"({"version": 1, "stages": {
+    "src": {"type": "range", "options": {"from": 1, "to": 1}}, "sink": {"type": "null", "subscribe_to": "src"}}})");
+  for (int i = 0; i < 5; ++i) {
+    const run_result r = run_sluice(dir, {{"run", file.string(), "--http", "127.0.0.1:0"}});
+    INFO(describe(r));
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.code() == 0);
+    CHECK(parse_summary(r.err)["sink"].in == 1);
+  }
+}
+
 }  // TEST_SUITE("observe_http")
