@@ -158,4 +158,30 @@ void event::clear_key() {
   if (meta_.extras && meta_.extras->key) own_extras().key.reset();
 }
 
+namespace {
+
+/// The acknowledgement of a merged event: ends its members' holders as it ends.
+class combined_ack final : public acknowledgement {
+ public:
+  explicit combined_ack(std::vector<ack_ref> members) noexcept : members_(std::move(members)) {}
+
+ private:
+  void settle(ack_outcome outcome) noexcept override {
+    if (outcome == ack_outcome::acked) {
+      for (ack_ref& m : members_) m.done();
+    }
+    delete this;  // the members not done fail as they are destroyed
+  }
+  std::vector<ack_ref> members_;
+};
+
+}  // namespace
+
+ack_ref combine_acks(std::vector<ack_ref> members) {
+  std::erase_if(members, [](const ack_ref& m) { return !m; });
+  if (members.empty()) return {};
+  if (members.size() == 1) return std::move(members.front());
+  return ack_ref(new combined_ack(std::move(members)));
+}
+
 }  // namespace sluice::pipeline

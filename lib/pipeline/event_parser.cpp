@@ -95,8 +95,19 @@ std::size_t syntax_error_at(std::string_view text) {
   return sax.at;
 }
 
+/// The error, with its message as sources report it after "file:line: ": what is wrong, where
+/// (the byte counted from 1), and a detail where one helps.
 parse_error error_of(parse_error::kind what, std::size_t byte, std::string detail) {
-  std::string message = std::string(to_string(what)) + " at byte " + std::to_string(byte) + ": " + detail;
+  std::string message;
+  switch (what) {
+    case parse_error::kind::too_deep: message = detail; break;
+    case parse_error::kind::too_long: message = detail; break;
+    case parse_error::kind::not_utf8: message = "not valid UTF-8 (byte " + std::to_string(byte + 1) + ")"; break;
+    case parse_error::kind::not_json:
+      message = "not valid JSON (byte " + std::to_string(byte + 1) + ")";
+      if (!detail.empty()) message += ": " + detail;
+      break;
+  }
   return parse_error{what, byte, std::move(message)};
 }
 
@@ -184,7 +195,7 @@ std::optional<parse_error> event_parser::state::deeper(const char* p, std::size_
   const std::string_view text(p, n);
   if (const std::size_t at = too_deep_at(text, limits.max_depth); at != std::string_view::npos)
     return error_of(parse_error::kind::too_deep, at,
-                    "nested deeper than max_depth (" + std::to_string(limits.max_depth) + " levels)");
+                    "nested deeper than max_depth (" + std::to_string(limits.max_depth) + ")");
   const simdjson::error_code e = deeper_one().parse(p, n, false).error();
   if (e == simdjson::SUCCESS) return std::nullopt;
   return describe(e, text);
@@ -203,7 +214,7 @@ parse_error event_parser::state::describe(simdjson::error_code e, std::string_vi
   if (number != std::string_view::npos && number <= syntax)
     return error_of(parse_error::kind::not_json, number,
                     "number out of range (integers within 64 bits, other numbers within a double's range)");
-  return error_of(parse_error::kind::not_json, syntax == std::string_view::npos ? 0 : syntax, simdjson::error_message(e));
+  return error_of(parse_error::kind::not_json, syntax == std::string_view::npos ? 0 : syntax, "");
 }
 
 /// `e`'s text with json_padding readable bytes after it: in place for a chunk, else a copy.
@@ -297,6 +308,17 @@ std::optional<std::string> event_parser::key_of(const event& e, std::string_view
   std::string out;
   append_key(at, out);
   return out;
+}
+
+std::optional<std::string_view> event_parser::string_value(const event& e) {
+  if (!e.has_text()) return std::nullopt;
+  const std::string_view text = e.text();
+  if (text.size() < 2 || text.front() != '"') return std::nullopt;
+  if (text.find('\\') == std::string_view::npos) return text.substr(1, text.size() - 2);  // nothing escaped
+  const std::string_view padded = s_->padded(e);
+  simdjson::dom::element root;
+  if (s_->parser.parse(padded.data(), padded.size(), false).get(root) != simdjson::SUCCESS) return std::nullopt;
+  return std::string_view(root);
 }
 
 }  // namespace sluice::pipeline

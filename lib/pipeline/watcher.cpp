@@ -4,7 +4,10 @@
 #include "pipeline/runner_state.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <string_view>
 
+#include <sluice/pipeline/event_parser.hpp>
 #include <sluice/stage.hpp>
 #include <sluice/stage/refusal.hpp>
 
@@ -31,37 +34,53 @@ class monitoring_spawner final : public spawner {
   context& self_;
 };
 
-/// The partition number of `e` among `n`: by its value at `key` (the whole event if `whole`).
-std::size_t partition_of(const json& e, const json::json_pointer& key, bool whole, std::size_t n) {
-  const json* v = &e;
-  if (!whole) v = e.contains(key) ? &e.at(key) : nullptr;
-  if (v == nullptr) return 0;
-  if (v->is_number_unsigned()) return static_cast<std::size_t>(v->get<std::uint64_t>() % n);
-  if (v->is_number_integer()) {
-    const auto x = v->get<std::int64_t>();
+/// The partition number of a key (compact JSON text) among `n`: integers go to (value mod n), so
+/// numeric keys partition predictably; anything else (a missing key is "null") by hash.
+std::size_t partition_of_key(std::string_view key, std::size_t n) {
+  std::int64_t i = 0;
+  if (auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), i); ec == std::errc() && end == key.data() + key.size()) {
     const auto m = static_cast<std::int64_t>(n);
-    return static_cast<std::size_t>(((x % m) + m) % m);
+    return static_cast<std::size_t>(((i % m) + m) % m);
   }
-  return std::hash<json>{}(*v) % n;
+  std::uint64_t u = 0;
+  if (auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), u); ec == std::errc() && end == key.data() + key.size()) {
+    return static_cast<std::size_t>(u % n);
+  }
+  return std::hash<std::string_view>{}(key) % n;
 }
 
-std::unique_ptr<dispatcher<json>> make_dispatcher(const dispatcher_spec& d) {
+/// Partitions events by the value at a JSON pointer; without one, by the key an event carries (a
+/// jq stage's `key` option sets it), else by the whole event. One per dispatcher: its parser
+/// belongs to the producer's process.
+class partition_key {
+ public:
+  partition_key(std::string pointer, std::size_t n) : pointer_(std::move(pointer)), n_(n) {}
+  std::size_t operator()(const event& e) {
+    if (auto key = e.key(); key && pointer_.empty()) return partition_of_key(*key, n_);
+    const std::optional<std::string> key = parser_->key_of(e, pointer_);
+    return partition_of_key(key ? std::string_view(*key) : std::string_view("null"), n_);
+  }
+
+ private:
+  std::string pointer_;
+  std::size_t n_;
+  std::shared_ptr<event_parser> parser_ = std::make_shared<event_parser>();  // copyable, as std::function wants
+};
+
+std::unique_ptr<dispatcher<event>> make_dispatcher(const dispatcher_spec& d) {
   switch (d.type) {
     case dispatcher_spec::kind::demand:
       if (!d.shuffle_demands_on_first_dispatch) return nullptr;  // the default
-      return std::make_unique<demand_dispatcher<json>>(
-          demand_dispatcher<json>::options{.shuffle_demands_on_first_dispatch = true});
+      return std::make_unique<demand_dispatcher<event>>(
+          demand_dispatcher<event>::options{.shuffle_demands_on_first_dispatch = true});
     case dispatcher_spec::kind::broadcast:
-      return std::make_unique<broadcast_dispatcher<json>>();
+      return std::make_unique<broadcast_dispatcher<event>>();
     case dispatcher_spec::kind::partition: {
-      typename partition_dispatcher<json>::options o;
+      typename partition_dispatcher<event>::options o;
       o.partitions = d.partitions;
       if (d.max_queued) o.max_queued = *d.max_queued;
-      // Integers go to (value mod n), so numeric keys partition predictably; anything else by hash.
-      o.index = [n = d.partitions, key = json::json_pointer(d.key), whole = d.key.empty()](const json& e) {
-        return partition_of(e, key, whole, n);
-      };
-      return std::make_unique<partition_dispatcher<json>>(std::move(o));
+      o.index = partition_key(d.key, d.partitions);
+      return std::make_unique<partition_dispatcher<event>>(std::move(o));
     }
   }
   return nullptr;

@@ -1,18 +1,22 @@
 // lib/stages/builtin.hpp: shared pieces of the built-in stage library.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include <sluice/pipeline/event.hpp>
 #include <sluice/pipeline/registry.hpp>
 #include <sluice/stage.hpp>
 
 namespace sluice::stages {
 
+using pipeline::event;
 using pipeline::option_claim;
 using pipeline::option_spec;
 using pipeline::option_type;
@@ -22,11 +26,12 @@ using pipeline::stage_type;
 
 /// The engine options for a stage of type S (a sink's have no producer side).
 template <class S>
-stage_options<typename S::out_type> engine_options(stage_options<json>&& e) {
-  if constexpr (std::is_same_v<typename S::out_type, json>) {
+stage_options<typename S::out_type> engine_options(stage_options<pipeline::event>&& e) {
+  if constexpr (std::is_same_v<typename S::out_type, pipeline::event>) {
     return std::move(e);
   } else {
     stage_options<typename S::out_type> o;
+    o.name = std::move(e.name);
     o.subscribe_to = std::move(e.subscribe_to);
     o.exit_after_last_producer = e.exit_after_last_producer;
     o.spawn = e.spawn;
@@ -41,6 +46,17 @@ pid start_json_stage(pipeline::spawner& where, const json& options, stage_instan
   auto stage = std::make_unique<S>(options, instance);
   return start(where, std::move(stage), engine_options<S>(std::move(instance.engine)));
 }
+
+/// Now, as an event time: nanoseconds since the Unix epoch.
+inline std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// The event whose payload is the JSON string of `text` (valid UTF-8): escaped as jq -c does.
+event string_event(std::string_view text);
+
+/// The event whose payload is the JSON value `value` (a configured constant): written once.
+event event_of(const json& value);
 
 /// The integer option `name` (validated by the loader), or `fallback` when absent.
 inline std::int64_t int_option(const json& options, const char* name, std::int64_t fallback) {

@@ -20,6 +20,9 @@
 //   kept).
 #include <sluice/stages/jq_program.hpp>
 
+#include "pipeline/event_jq.hpp"
+#include "stages/jq_subset.hpp"
+
 extern "C" {  // libjq 1.6's headers do not say so themselves
 #include <jq.h>
 #include <jv.h>
@@ -366,6 +369,26 @@ void forget_halt(jq_state* jq) noexcept {
 
 // ---- jq_program ----------------------------------------------------------------------------------
 
+/// True when `v` (not consumed) nests arrays and objects deeper than `limit` (stops looking there).
+bool deeper_than(jv v, std::size_t limit, std::size_t depth = 0) {
+  const jv_kind kind = jv_get_kind(v);
+  if (kind != JV_KIND_ARRAY && kind != JV_KIND_OBJECT) return false;
+  if (depth >= limit) return true;
+  if (kind == JV_KIND_ARRAY) {
+    const int n = jv_array_length(jv_copy(v));
+    for (int i = 0; i < n; ++i) {
+      jv_owner x(jv_array_get(jv_copy(v), i));
+      if (deeper_than(x.get(), limit, depth + 1)) return true;
+    }
+    return false;
+  }
+  for (int it = jv_object_iter(v); jv_object_iter_valid(v, it); it = jv_object_iter_next(v, it)) {
+    jv_owner x(jv_object_iter_value(v, it));
+    if (deeper_than(x.get(), limit, depth + 1)) return true;
+  }
+  return false;
+}
+
 struct jq_program::state {
   jq_state* jq = nullptr;
   std::string source;
@@ -373,15 +396,67 @@ struct jq_program::state {
   key_cache keys;
   std::size_t max_depth = default_max_depth;
   bool running = false;  ///< a run was started and jq_next has not ended it
+  std::unique_ptr<pipeline::internal::jq_bridge> bridge;  ///< for event runs, made on the first
+  jv input = jv_invalid();  ///< an event run's input as jq got it (to recognise it in the outputs)
+  std::optional<detail::jq_subset> native;  ///< the program, when in the native subset
+  bool with_meta = false;  ///< the program reads $meta: its input is [payload, metadata]
+  struct native_state {
+    simdjson::dom::parser parser;
+    std::string scratch;  ///< a small input with its padding
+    std::string out;      ///< the output's text
+    detail::jq_subset::outcome result = detail::jq_subset::outcome::empty;
+    bool pending = false;  ///< a native run's output is waiting for next()
+  };
+  std::unique_ptr<native_state> fast;  ///< made on the first event run of a native program
 
   state() = default;
   state(const state&) = delete;
   state& operator=(const state&) = delete;
-  ~state() { jq_teardown(&jq); }
+  ~state() {
+    jv_free(input);
+    jq_teardown(&jq);
+  }
 
+  void start(jv in);
+  /// Takes up to `max` outputs of the run, each handed (consumed) to `take`; see next().
+  template <class Take>
+  jq_outcome next(std::size_t max, Take&& take);
   [[noreturn]] void throw_runtime_error(jv msg);
   jq_outcome end_halt();
 };
+
+void jq_program::state::start(jv in) {
+  running = false;
+  reported.clear();
+  jv_free(std::exchange(input, jv_invalid()));
+  jq_start(jq, in, 0);
+  running = true;
+}
+
+template <class Take>
+jq_outcome jq_program::state::next(std::size_t max, Take&& take) {
+  if (!running) return jq_outcome::finished;
+  struct end_on_throw {  // an output too deep or a failed allocation ends the run too
+    bool& running;
+    ~end_on_throw() {
+      if (std::uncaught_exceptions() != 0) running = false;
+    }
+  } guard{running};
+  for (std::size_t k = 0; k < max; ++k) {
+    jv out = jq_next(jq);
+    if (jv_is_valid(out)) {
+      take(out);
+      continue;
+    }
+    // jq_next must not be called again after an invalid value (libjq asserts).
+    running = false;
+    if (jv_invalid_has_msg(jv_copy(out))) throw_runtime_error(jv_invalid_get_msg(out));
+    jv_free(out);
+    if (jq_halted(jq) != 0) return end_halt();
+    return jq_outcome::finished;
+  }
+  return jq_outcome::more;
+}
 
 /// Throws the jq_error for the error value `msg` (consumed).
 void jq_program::state::throw_runtime_error(jv msg) {
@@ -416,7 +491,7 @@ jq_program::~jq_program() = default;
 
 const std::string& jq_program::source() const noexcept { return s_->source; }
 
-std::variant<jq_program, std::string> jq_program::compile(std::string_view program, std::size_t max_depth) {
+std::variant<jq_program, std::string> jq_program::compile(std::string_view program, std::size_t max_depth, bool native_subset) {
   if (program.find('\0') != std::string_view::npos) return std::string("jq program contains a NUL byte");
   initialise_regex_library();
 
@@ -425,17 +500,25 @@ std::variant<jq_program, std::string> jq_program::compile(std::string_view progr
   s->max_depth = std::clamp<std::size_t>(max_depth, 1, max_max_depth);
   s->jq = new_state(&s->reported);
   if (s->jq == nullptr) throw std::bad_alloc();
-  if (jq_compile(s->jq, s->source.c_str()) == 0) {
+  // $meta: the input becomes [payload, metadata], unpacked before the user's program runs. The
+  // wrapper adds no line, so jq's messages keep their line numbers.
+  s->with_meta = program.find("$meta") != std::string_view::npos;
+  const std::string text = s->with_meta ? ". as [$__sluice_event, $meta] | $__sluice_event | (" + s->source + "\n)" : s->source;
+  if (jq_compile(s->jq, text.c_str()) == 0) {
     std::string errors = join(s->reported);
     return errors.empty() ? std::string("jq program does not compile") : errors;
   }
   s->reported.clear();
+  if (native_subset && !s->with_meta) s->native = detail::jq_subset::compile(s->source);
   return jq_program(std::move(s));
 }
 
 std::size_t jq_program::max_depth() const noexcept { return s_->max_depth; }
 bool jq_program::running() const noexcept { return s_->running; }
-void jq_program::abandon() noexcept { s_->running = false; }
+void jq_program::abandon() noexcept {
+  s_->running = false;
+  if (s_->fast) s_->fast->pending = false;
+}
 
 jq_outcome jq_program::run(const json& input, std::vector<json>& outputs) {
   start(input);
@@ -443,35 +526,126 @@ jq_outcome jq_program::run(const json& input, std::vector<json>& outputs) {
 }
 
 void jq_program::start(const json& input) {
-  s_->running = false;
-  s_->reported.clear();
-  jq_start(s_->jq, to_jv_converter(s_->keys, s_->max_depth)(input), 0);
-  s_->running = true;
+  jv in = to_jv_converter(s_->keys, s_->max_depth)(input);
+  if (s_->with_meta) in = JV_ARRAY_2(in, jv_null());  // no metadata
+  s_->start(in);
 }
 
 jq_outcome jq_program::next(std::size_t max, std::vector<json>& outputs) {
-  if (!s_->running) return jq_outcome::finished;
-  struct end_on_throw {  // an output too deep or a failed allocation ends the run too
-    bool& running;
-    ~end_on_throw() {
-      if (std::uncaught_exceptions() != 0) running = false;
+  return s_->next(max, [&](jv out) { outputs.push_back(from_jv_converter(s_->max_depth)(out)); });
+}
+
+/// The nesting depth of compact JSON text (brackets outside strings).
+std::size_t depth_of(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
     }
-  } guard{s_->running};
-  jq_state* jq = s_->jq;
-  for (std::size_t k = 0; k < max; ++k) {
-    jv out = jq_next(jq);
-    if (jv_is_valid(out)) {
-      outputs.push_back(from_jv_converter(s_->max_depth)(out));
-      continue;
-    }
-    // jq_next must not be called again after an invalid value (libjq asserts).
+  }
+  return deepest;
+}
+
+/// Nanoseconds since the epoch as seconds: whole seconds and the fraction apart, so that a time
+/// set as 1700000000.25 reads back as exactly that.
+double seconds_of(std::int64_t ns) {
+  const std::int64_t whole = ns / 1'000'000'000;
+  const std::int64_t rest = ns % 1'000'000'000;
+  return static_cast<double>(whole) + static_cast<double>(rest) / 1e9;
+}
+
+/// $meta for an event: {source, path, position, time (seconds since the epoch), id, key}, each
+/// null when unknown.
+jv metadata_of(const pipeline::event& e) {
+  auto text = [](std::string_view s) { return jv_string_sized(s.data(), checked_size(s.size())); };
+  const pipeline::event_origin* o = e.origin();
+  jv m = jv_object();
+  m = jv_object_set(m, jv_string("source"), o != nullptr ? text(o->stage) : jv_null());
+  m = jv_object_set(m, jv_string("path"), o != nullptr && !o->path.empty() ? text(o->path) : jv_null());
+  m = jv_object_set(m, jv_string("position"), e.position() != 0 ? jv_number(static_cast<double>(e.position())) : jv_null());
+  m = jv_object_set(m, jv_string("time"), e.time_ns() != 0 ? jv_number(seconds_of(e.time_ns())) : jv_null());
+  m = jv_object_set(m, jv_string("id"), e.message_id().empty() ? jv_null() : text(e.message_id()));
+  jv key = jv_null();
+  if (auto k = e.key()) {
+    jv parsed = jv_parse_sized(k->data(), checked_size(k->size()));
+    key = jv_is_valid(parsed) ? parsed : (jv_free(parsed), jv_null());
+  }
+  return jv_object_set(m, jv_string("key"), key);
+}
+
+bool jq_program::uses_native_subset() const noexcept { return s_->native.has_value(); }
+
+/// Runs `input` natively when the program and the input allow it; false: run it through libjq.
+bool jq_program::start_native(const pipeline::event& input) {
+  if (!s_->native || !input.has_text()) return false;
+  if (!s_->fast) {
+    s_->fast = std::make_unique<state::native_state>();
+    if (s_->fast->parser.allocate(4096, s_->max_depth + 1) != simdjson::SUCCESS) throw std::bad_alloc();
+  }
+  state::native_state& f = *s_->fast;
+  std::string_view text = input.text();
+  if (input.is_inline()) {  // no padding after it: copy it next to some
+    f.scratch.assign(text);
+    f.scratch.append(pipeline::json_padding, '\0');
+    text = std::string_view(f.scratch.data(), text.size());
+  }
+  simdjson::dom::element root;
+  if (f.parser.parse(text.data(), text.size(), false).get(root) != simdjson::SUCCESS) return false;  // too deep: libjq says so
+  f.out.clear();
+  f.result = s_->native->run(root, f.out);
+  if (f.result == detail::jq_subset::outcome::give_up) return false;
+  if (f.result == detail::jq_subset::outcome::written && depth_of(f.out) > s_->max_depth) return false;  // libjq's error
+  s_->running = true;
+  f.pending = true;
+  return true;
+}
+
+void jq_program::start(const pipeline::event& input) {
+  s_->running = false;
+  if (s_->fast) s_->fast->pending = false;
+  if (start_native(input)) return;
+  if (!s_->bridge) s_->bridge = std::make_unique<pipeline::internal::jq_bridge>(s_->max_depth);
+  jv in = s_->bridge->to_jv(input);
+  if (!jv_is_valid(in)) {  // the only reason for valid text: deeper than the bridge's max_depth
+    jv_free(in);
     s_->running = false;
-    if (jv_invalid_has_msg(jv_copy(out))) s_->throw_runtime_error(jv_invalid_get_msg(out));
-    jv_free(out);
-    if (jq_halted(jq) != 0) return s_->end_halt();
+    too_deep("input", s_->max_depth);
+  }
+  s_->start(s_->with_meta ? JV_ARRAY_2(jv_copy(in), metadata_of(input)) : jv_copy(in));
+  s_->input = in;
+}
+
+jq_outcome jq_program::next(std::size_t max, const pipeline::event& input, std::vector<pipeline::event>& outputs) {
+  if (s_->fast && s_->fast->pending) {
+    if (max == 0) return jq_outcome::more;
+    state::native_state& f = *s_->fast;
+    f.pending = false;
+    s_->running = false;
+    if (f.result == detail::jq_subset::outcome::identity) {
+      outputs.push_back(input);
+    } else if (f.result == detail::jq_subset::outcome::written) {
+      pipeline::event e = pipeline::event::from_text_unchecked(f.out);
+      e.set_metadata_from(input);
+      outputs.push_back(std::move(e));
+    }
     return jq_outcome::finished;
   }
-  return jq_outcome::more;
+  return s_->next(max, [&](jv out) {
+    if (deeper_than(out, s_->max_depth)) {
+      free_deep(out);
+      too_deep("output", s_->max_depth);
+    }
+    outputs.push_back(s_->bridge->to_event(out, input, s_->input));
+  });
 }
 
 }  // namespace sluice::stages

@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include <sluice/pipeline/event_parser.hpp>
+
 #include "stages/nats_connection.hpp"
 #include "stages/nats_stages.hpp"
 
@@ -50,17 +52,14 @@ class publish_failures {
 };
 
 /// Runs on a thread of its own: publishing and waiting for confirmations block.
-class nats_sink final : public consumer<json> {
+class nats_sink final : public consumer<event> {
  public:
   nats_sink(const json& o, const stage_instance& instance)
       : settings_(nats_settings_from(o, instance.name)),
         subject_(string_option(o, "subject", "")),
         jetstream_(o.value("jetstream", false)),
         timeout_ms_(int_option(o, "timeout_ms", default_timeout_ms)) {
-    if (o.contains("subject_from") && !o["subject_from"].is_null()) {
-      pointer_text_ = o["subject_from"].get<std::string>();
-      pointer_ = json::json_pointer(pointer_text_);  // valid: the type's check parsed it
-    }
+    if (o.contains("subject_from") && !o["subject_from"].is_null()) pointer_ = o["subject_from"].get<std::string>();
   }
 
   void init(stage_context<no_events>& ctx) override {
@@ -84,18 +83,22 @@ class nats_sink final : public consumer<json> {
     nats_ReleaseThreadMemory();
   }
 
-  void handle_events(std::span<json> events, subscription_ref, stage_context<no_events>& ctx) override {
-    for (const json& e : events) {
+  /// Published and confirmed (flushed to the server, or acknowledged by JetStream): the events'
+  /// holders are done. Otherwise they fail with the batch, and their sources redeliver.
+  void handle_events(std::span<event> events, subscription_ref, stage_context<no_events>& ctx) override {
+    for (const event& e : events) {
       std::string problem;
       const std::string* subject = subject_of(e, problem);
       if (subject == nullptr) return ctx.stop(exit_reason::error(problem));
-      payload_ = e.dump();
+      payload_.clear();
+      e.append_json(payload_);
       const natsStatus st = publish(*subject);
       if (st != NATS_OK) {
         return ctx.stop(exit_reason::error(settings_.url + ": publish to subject \"" + *subject + "\" failed: " + nats_error_text(st)));
       }
     }
-    if (auto failure = jetstream_ ? confirm() : flush()) ctx.stop(exit_reason::error(*failure));
+    if (auto failure = jetstream_ ? confirm() : flush()) return ctx.stop(exit_reason::error(*failure));
+    for (event& e : events) e.ack().done();
   }
 
  private:
@@ -106,18 +109,30 @@ class nats_sink final : public consumer<json> {
   }
 
   /// The subject of `e`: the string at subject_from, else `subject`; null (and why) if neither.
-  const std::string* subject_of(const json& e, std::string& problem) {
-    if (pointer_) {
-      const json* at = e.contains(*pointer_) ? &e.at(*pointer_) : nullptr;
-      if (at != nullptr && at->is_string() && !at->get_ref<const std::string&>().empty()) return &at->get_ref<const std::string&>();
-      if (subject_.empty()) {
-        problem = "subject_from " + pointer_text_ + ": the event has " +
-                  (at == nullptr ? std::string("nothing there") : "a " + std::string(at->type_name()) + " there") +
-                  ", expected a non-empty string (or set `subject` as the fallback)";
-        return nullptr;
-      }
+  const std::string* subject_of(const event& e, std::string& problem) {
+    if (!pointer_) return &subject_;
+    const std::optional<std::string> at = parser_.key_of(e, *pointer_);
+    if (at && at->front() == '"') {
+      const event value = event::from_text_unchecked(*at);
+      if (auto s = parser_.string_value(value); s && !s->empty()) return &subject_from_.assign(*s);
     }
-    return &subject_;
+    if (!subject_.empty()) return &subject_;
+    problem = "subject_from " + *pointer_ + ": the event has " + (at ? "a " + std::string(json_type_name(*at)) + " there" : std::string("nothing there")) +
+              ", expected a non-empty string (or set `subject` as the fallback)";
+    return nullptr;
+  }
+
+  /// The JSON type of a value's compact text, as nlohmann names it.
+  static const char* json_type_name(std::string_view text) {
+    switch (text.front()) {
+      case '"': return "string";
+      case '{': return "object";
+      case '[': return "array";
+      case 't':
+      case 'f': return "boolean";
+      case 'n': return "null";
+      default: return "number";
+    }
   }
 
   /// Core NATS: one round trip, so the server has the batch (or the connection is down and it
@@ -149,8 +164,9 @@ class nats_sink final : public consumer<json> {
 
   nats_settings settings_;
   std::string subject_;
-  std::string pointer_text_;
-  std::optional<json::json_pointer> pointer_;
+  std::optional<std::string> pointer_;  // subject_from
+  std::string subject_from_;             // the subject found there, for the event at hand
+  pipeline::event_parser parser_;
   bool jetstream_;
   std::int64_t timeout_ms_;
   publish_failures failures_;

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "stages/json_line.hpp"
+#include <sluice/pipeline/event_parser.hpp>
+
+#include "stages/builtin.hpp"
 #include "stages/nats_connection.hpp"
 #include "stages/nats_stages.hpp"
 
@@ -16,6 +18,8 @@ namespace {
 constexpr std::int64_t default_max_pending = 65536;
 constexpr std::int64_t default_max_pending_bytes = std::int64_t{64} << 20;
 constexpr std::int64_t default_max_depth = 512;
+/// The largest message a NATS server can be configured to carry (max_payload): 64 MiB.
+constexpr std::size_t max_message_bytes = std::size_t{64} << 20;
 /// How long one wait for a message may block the stage's thread: its messages (a drain, a stop)
 /// are handled between waits.
 constexpr std::int64_t wait_ms = 100;
@@ -28,7 +32,7 @@ struct msg_deleter {
 using msg_ptr = std::unique_ptr<natsMsg, msg_deleter>;
 
 /// Runs on a thread of its own (waiting for a message blocks, at most wait_ms at a time).
-class nats_source final : public producer<json> {
+class nats_source final : public producer<event> {
  public:
   nats_source(const json& o, const stage_instance& instance)
       : settings_(nats_settings_from(o, instance.name)),
@@ -37,10 +41,11 @@ class nats_source final : public producer<json> {
         skip_errors_(string_option(o, "on_error", "fail") == "skip"),
         max_pending_(int_option(o, "max_pending", default_max_pending)),
         max_pending_bytes_(int_option(o, "max_pending_bytes", default_max_pending_bytes)),
-        max_depth_(static_cast<std::size_t>(int_option(o, "max_depth", default_max_depth))),
+        parser_(pipeline::parse_limits{static_cast<std::size_t>(int_option(o, "max_depth", default_max_depth)), max_message_bytes}),
+        origin_(pipeline::make_origin(instance.name, subject_)),
         counters_(instance.stats) {}
 
-  void init(stage_context<json>& ctx) override {
+  void init(stage_context<event>& ctx) override {
     auto c = nats_connect(settings_);
     if (!c.connection) return ctx.stop(exit_reason::error(c.error));
     connection_ = std::move(c.connection);
@@ -56,14 +61,14 @@ class nats_source final : public producer<json> {
     if (st != NATS_OK) ctx.stop(exit_reason::error(where() + "cannot subscribe: " + nats_error_text(st)));
   }
 
-  void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
+  void handle_demand(std::size_t demand, stage_context<event>& ctx) override {
     wanted_ += demand;
     receive(ctx);
   }
-  void handle_info(message& m, stage_context<json>& ctx) override {
+  void handle_info(message& m, stage_context<event>& ctx) override {
     if (m.is<receive_more>()) receive(ctx);
   }
-  void terminate(const exit_reason&, stage_context<json>&) override {
+  void terminate(const exit_reason&, stage_context<event>&) override {
     // At most once: what libnats holds for us and nobody asked for is let go with the subscription.
     if (subscription_) natsSubscription_Unsubscribe(subscription_.get());
     subscription_.reset();
@@ -73,9 +78,9 @@ class nats_source final : public producer<json> {
 
  private:
   /// Takes up to the demand: what is pending at once, else waits up to wait_ms for one message.
-  void receive(stage_context<json>& ctx) {
+  void receive(stage_context<event>& ctx) {
     if (!subscription_ || wanted_ == 0) return;
-    std::vector<json> batch;
+    std::vector<event> batch;
     while (wanted_ > 0) {
       if (!batch.empty() && nothing_pending()) break;
       natsMsg* raw = nullptr;
@@ -101,11 +106,14 @@ class nats_source final : public producer<json> {
   }
 
   /// Parses `m` onto `batch`; what is wrong with it otherwise.
-  std::string take(natsMsg& m, std::vector<json>& batch) {
+  std::string take(natsMsg& m, std::vector<event>& batch) {
     const std::string_view data(natsMsg_GetData(&m), static_cast<std::size_t>(natsMsg_GetDataLength(&m)));
-    json_line parsed = parse_json_line(data, max_depth_);
-    if (parsed.what != json_line::status::ok) return "a message " + problem_of(parsed, max_depth_);
-    batch.push_back(std::move(parsed.value));
+    pipeline::parse_result parsed = parser_.parse(data);
+    if (!parsed) return "a message " + parsed.error().message;
+    event& e = batch.emplace_back(std::move(parsed.value()));
+    e.set_origin(origin_);
+    e.set_position(++received_);
+    e.set_time_ns(now_ns());
     --wanted_;
     return {};
   }
@@ -118,7 +126,7 @@ class nats_source final : public producer<json> {
     dropped_seen_ = std::max(dropped_seen_, dropped);
   }
 
-  void finish(stage_context<json>& ctx, std::vector<json>& batch, exit_reason reason) {
+  void finish(stage_context<event>& ctx, std::vector<event>& batch, exit_reason reason) {
     count_dropped();
     ctx.emit(std::move(batch));
     subscription_.reset();
@@ -133,11 +141,13 @@ class nats_source final : public producer<json> {
   bool skip_errors_;
   std::int64_t max_pending_;
   std::int64_t max_pending_bytes_;
-  std::size_t max_depth_;
+  pipeline::event_parser parser_;
+  pipeline::origin_ref origin_;
   std::shared_ptr<stage_counters> counters_;
   nats_connection_ptr connection_;  // destroyed after subscription_ (declared before it)
   nats_subscription_ptr subscription_;
   std::uint64_t wanted_ = 0;
+  std::uint64_t received_ = 0;  // messages taken: each one's position
   std::int64_t dropped_seen_ = 0;
 };
 

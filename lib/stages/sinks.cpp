@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string>
 
+#include <sluice/pipeline/event_parser.hpp>
+
 #include "stages/builtin.hpp"
 
 namespace sluice::stages {
@@ -20,7 +22,7 @@ namespace {
 /// last whole line written before the stage fails. A reader that went away (EPIPE) ends the sink
 /// with shutdown "output_closed", which the runner takes as the end of the output, not a failure.
 /// Runs on a thread of its own (writes block).
-class line_sink final : public consumer<json> {
+class line_sink final : public consumer<event> {
  public:
   line_sink(const json& o, const stage_instance& instance, bool to_stdout)
       : to_stdout_(to_stdout),
@@ -43,24 +45,35 @@ class line_sink final : public consumer<json> {
     if (fd_ < 0) ctx.stop(exit_reason::error(path_ + ": cannot open for writing: " + std::strerror(errno)));
   }
 
-  void handle_events(std::span<json> events, subscription_ref, stage_context<no_events>& ctx) override {
+  void handle_events(std::span<event> events, subscription_ref, stage_context<no_events>& ctx) override {
     out_.clear();
-    for (const json& e : events) {
-      if (text_ && e.is_string()) {
-        out_ += e.get_ref<const std::string&>();
-      } else {
-        out_ += e.dump();
-      }
+    for (const event& e : events) {
+      if (!text_ || !append_string(e, out_)) e.append_json(out_);
       out_ += '\n';
     }
     std::size_t written = 0;
     const int error = write_all(written);
-    if (error == 0) return;
+    if (error == 0) return settle(events);  // written: their sources may acknowledge them
+    // Not written: the events' holders end undone with the batch (their sources redeliver).
     if (error == EPIPE) return ctx.stop(exit_reason::shutdown("output_closed"));
     ctx.stop(exit_reason::error(path_ + ": write failed: " + std::strerror(error) + drop_partial_line(written)));
   }
 
  private:
+  /// The events are written (and so flushed: there is no user-space buffer between write(2) and
+  /// the file): each holder of an acknowledgement is done.
+  static void settle(std::span<event> events) {
+    for (event& e : events) e.ack().done();
+  }
+
+  /// Appends `e`'s string value as it is (text format), if it is a string.
+  bool append_string(const event& e, std::string& out) {
+    const std::optional<std::string_view> s = strings_.string_value(e);
+    if (!s) return false;
+    out += *s;
+    return true;
+  }
+
   /// Writes out_; 0, or the errno of the write that failed after `written` bytes went out.
   int write_all(std::size_t& written) {
     while (written < out_.size()) {
@@ -100,13 +113,16 @@ class line_sink final : public consumer<json> {
   bool append_;
   int fd_ = -1;
   std::string out_;
+  pipeline::event_parser strings_;  // unescapes string events for the text format
 };
 
 /// `null`: takes everything, keeps nothing (the engine counts what came in).
-class null_sink final : public consumer<json> {
+class null_sink final : public consumer<event> {
  public:
   null_sink(const json&, const stage_instance&) {}
-  void handle_events(std::span<json>, subscription_ref, stage_context<no_events>&) override {}
+  void handle_events(std::span<event> events, subscription_ref, stage_context<no_events>&) override {
+    for (event& e : events) e.ack().done();  // handled: discarding is this sink's whole job
+  }
 };
 
 std::vector<option_spec> sink_options(bool with_path) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -13,8 +14,9 @@
 #include <string>
 #include <vector>
 
+#include <sluice/pipeline/event_parser.hpp>
+
 #include "stages/builtin.hpp"
-#include "stages/json_line.hpp"
 #include "stages/line_reader.hpp"
 #include "stages/utf8.hpp"
 
@@ -26,18 +28,22 @@ using namespace std::chrono_literals;
 
 /// `range`: from, from + step, ... up to `to` inclusive (endless without `to`), and never past the
 /// ends of int64: the last number it can reach is emitted and the source ends, without wrapping.
-class range_source final : public producer<json> {
+class range_source final : public producer<event> {
  public:
   range_source(const json& o, const stage_instance&)
       : next_(int_option(o, "from", 0)), step_(int_option(o, "step", 1)) {
     if (o.contains("to") && !o["to"].is_null()) to_ = o["to"].get<std::int64_t>();
     done_ = beyond_to(next_);
   }
-  void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
-    std::vector<json> batch;
+  void handle_demand(std::size_t demand, stage_context<event>& ctx) override {
+    std::vector<event> batch;
     batch.reserve(demand);
+    const std::int64_t now = now_ns();
     for (std::size_t i = 0; i < demand && !done_; ++i) {
-      batch.emplace_back(next_);
+      char text[24];
+      const auto end = std::to_chars(text, text + sizeof text, next_).ptr;
+      event& e = batch.emplace_back(event::from_text_unchecked({text, static_cast<std::size_t>(end - text)}));
+      e.set_time_ns(now);
       advance();
     }
     ctx.emit(std::move(batch));
@@ -67,19 +73,19 @@ struct pace_tick {};
 constexpr double max_paced_rate = 1e9;
 
 /// `generate`: `event` as given, `count` times (endless without), at most `rate` per second.
-class generate_source final : public producer<json> {
+class generate_source final : public producer<event> {
  public:
-  generate_source(const json& o, const stage_instance&) : event_(o.value("event", json())) {
+  generate_source(const json& o, const stage_instance&) : event_(event_of(o.value("event", json()))) {
     if (o.contains("count") && !o["count"].is_null()) left_ = o["count"].get<std::uint64_t>();
     // A rate the clock cannot pace (beyond one event per nanosecond) means "as fast as demanded".
     if (o.contains("rate") && !o["rate"].is_null() && o["rate"].get<double>() <= max_paced_rate) rate_ = o["rate"].get<double>();
   }
-  void init(stage_context<json>&) override { started_ = std::chrono::steady_clock::now(); }
-  void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
+  void init(stage_context<event>&) override { started_ = std::chrono::steady_clock::now(); }
+  void handle_demand(std::size_t demand, stage_context<event>& ctx) override {
     wanted_ += demand;
     emit_allowed(ctx);
   }
-  void handle_info(message& m, stage_context<json>& ctx) override {
+  void handle_info(message& m, stage_context<event>& ctx) override {
     if (m.is<pace_tick>()) {
       timer_armed_ = false;
       emit_allowed(ctx);
@@ -87,7 +93,7 @@ class generate_source final : public producer<json> {
   }
 
  private:
-  void emit_allowed(stage_context<json>& ctx) {
+  void emit_allowed(stage_context<event>& ctx) {
     std::uint64_t n = wanted_;
     if (left_) n = std::min<std::uint64_t>(n, *left_);
     if (rate_) {
@@ -95,7 +101,8 @@ class generate_source final : public producer<json> {
       n = std::min<std::uint64_t>(n, allowed > emitted_ ? allowed - emitted_ : 0);
     }
     if (n > 0) {
-      ctx.emit(std::vector<json>(n, event_));
+      event_.set_time_ns(now_ns());
+      ctx.emit(std::vector<event>(n, event_));
       wanted_ -= n;
       emitted_ += n;
       if (left_) *left_ -= n;
@@ -118,7 +125,7 @@ class generate_source final : public producer<json> {
   }
   double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(); }
 
-  json event_;
+  event event_;
   std::optional<std::uint64_t> left_;
   std::optional<double> rate_;
   std::chrono::steady_clock::time_point started_;
@@ -129,22 +136,27 @@ class generate_source final : public producer<json> {
 
 /// `tick`: {"tick": n} every `interval_ms` (`count` times, endless without). Ticks nobody asked
 /// for yet wait in the buffer (and are dropped, oldest first, if it fills).
-class tick_source final : public producer<json> {
+class tick_source final : public producer<event> {
  public:
   tick_source(const json& o, const stage_instance&) : interval_(std::chrono::milliseconds(int_option(o, "interval_ms", 1000))) {
     if (o.contains("count") && !o["count"].is_null()) count_ = o["count"].get<std::uint64_t>();
   }
-  void init(stage_context<json>& ctx) override { arm(ctx); }
-  void handle_demand(std::size_t, stage_context<json>&) override {}
-  void handle_info(message& m, stage_context<json>& ctx) override {
+  void init(stage_context<event>& ctx) override { arm(ctx); }
+  void handle_demand(std::size_t, stage_context<event>&) override {}
+  void handle_info(message& m, stage_context<event>& ctx) override {
     if (!m.is<pace_tick>()) return;
-    ctx.emit(json{{"tick", n_++}});
+    char text[40] = "{\"tick\":";
+    const auto end = std::to_chars(text + 8, text + sizeof text - 1, n_++).ptr;
+    *end = '}';
+    event e = event::from_text_unchecked({text, static_cast<std::size_t>(end + 1 - text)});
+    e.set_time_ns(now_ns());
+    ctx.emit(std::move(e));
     if (count_ && n_ >= *count_) return ctx.stop_after_dispatch();
     arm(ctx);
   }
 
  private:
-  void arm(stage_context<json>& ctx) { ctx.process().send_after(ctx.self(), pace_tick{}, interval_); }
+  void arm(stage_context<event>& ctx) { ctx.process().send_after(ctx.self(), pace_tick{}, interval_); }
   std::chrono::milliseconds interval_;
   std::optional<std::uint64_t> count_;
   std::uint64_t n_ = 0;
@@ -166,18 +178,19 @@ constexpr std::int64_t largest_max_line_bytes = std::int64_t{1} << 30;
 /// its own (reads block). A line that is too long, not UTF-8, not JSON (jsonl) or nested too deep
 /// (jsonl) fails the stage naming file and line, after the lines read before it were sent on, or
 /// is skipped and counted (`on_error: skip`).
-class line_source final : public producer<json> {
+class line_source final : public producer<event> {
  public:
   line_source(const json& o, const stage_instance& instance, bool from_stdin)
       : from_stdin_(from_stdin),
         path_(from_stdin ? std::string("<stdin>") : string_option(o, "path", "")),
         jsonl_(string_option(o, "format", "lines") == "jsonl"),
         skip_errors_(string_option(o, "on_error", "fail") == "skip"),
-        max_depth_(static_cast<std::size_t>(int_option(o, "max_depth", default_max_depth))),
         max_line_(static_cast<std::size_t>(int_option(o, "max_line_bytes", default_max_line_bytes))),
+        parser_(pipeline::parse_limits{static_cast<std::size_t>(int_option(o, "max_depth", default_max_depth)), max_line_}),
+        origin_(pipeline::make_origin(instance.name, path_)),
         counters_(instance.stats) {}
 
-  void init(stage_context<json>& ctx) override {
+  void init(stage_context<event>& ctx) override {
     if (from_stdin_) {
       reader_.emplace(STDIN_FILENO, /*owns=*/false, max_line_);
       return;
@@ -187,19 +200,20 @@ class line_source final : public producer<json> {
     reader_.emplace(fd, /*owns=*/true, max_line_);
   }
 
-  void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
+  void handle_demand(std::size_t demand, stage_context<event>& ctx) override {
     wanted_ += demand;
     read(ctx);
   }
-  void handle_info(message& m, stage_context<json>& ctx) override {
+  void handle_info(message& m, stage_context<event>& ctx) override {
     if (m.is<read_more>()) read(ctx);
   }
 
  private:
-  void read(stage_context<json>& ctx) {
+  void read(stage_context<event>& ctx) {
     if (!reader_) return;
-    std::vector<json> batch;
+    std::vector<event> batch;
     std::string line;
+    now_ = now_ns();  // the time read: one clock read per batch
     while (wanted_ > 0) {
       // Reading stdin waits at most 100 ms at a time, so that messages (a stop) still get through.
       const auto r = reader_->next_line(line, from_stdin_ ? 100 : -1);
@@ -221,24 +235,30 @@ class line_source final : public producer<json> {
   }
 
   /// Turns `line` into an event at the end of `batch`; what is wrong with it otherwise.
-  std::string take(std::string& line, std::vector<json>& batch) {
+  std::string take(const std::string& line, std::vector<event>& batch) {
     if (!jsonl_) {
       const std::size_t bad = first_invalid_utf8(line);
       if (bad != std::string_view::npos) return "not valid UTF-8 (byte " + std::to_string(bad + 1) + ")";
-      batch.emplace_back(std::move(line));
-      --wanted_;
+      add(string_event(line), batch);
       return {};
     }
-    json_line parsed = parse_json_line(line, max_depth_);
-    if (parsed.what != json_line::status::ok) return problem_of(parsed, max_depth_);
-    batch.push_back(std::move(parsed.value));
-    --wanted_;
+    pipeline::parse_result parsed = parser_.parse(line);
+    if (!parsed) return parsed.error().message;
+    add(std::move(parsed.value()), batch);
     return {};
+  }
+
+  void add(event e, std::vector<event>& batch) {
+    e.set_origin(origin_);
+    e.set_position(line_no_);
+    e.set_time_ns(now_);
+    batch.push_back(std::move(e));
+    --wanted_;
   }
 
   /// Sends on what was read, then ends with `reason` once it was dispatched: the events before a
   /// failure are delivered, the failure still ends the stage.
-  void finish(stage_context<json>& ctx, std::vector<json>& batch, exit_reason reason) {
+  void finish(stage_context<event>& ctx, std::vector<event>& batch, exit_reason reason) {
     ctx.emit(std::move(batch));
     reader_.reset();
     ctx.stop_after_dispatch(std::move(reason));
@@ -250,10 +270,12 @@ class line_source final : public producer<json> {
   std::string path_;
   bool jsonl_;
   bool skip_errors_;
-  std::size_t max_depth_;
   std::size_t max_line_;
+  pipeline::event_parser parser_;
+  pipeline::origin_ref origin_;
   std::shared_ptr<stage_counters> counters_;
   std::optional<line_reader> reader_;
+  std::int64_t now_ = 0;
   std::uint64_t wanted_ = 0;
   std::uint64_t line_no_ = 0;
 };

@@ -1,5 +1,6 @@
 // Built-in transforms: jq, batch, rate_limit.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -33,19 +34,19 @@ constexpr std::int64_t max_batch_timeout_ms = 7LL * 24 * 60 * 60 * 1000;
 /// `batch`: collects events into arrays of `size`; a partial batch goes out after `timeout_ms`
 /// (from its first event) and when the input ends (its last producer has ended: with several
 /// producers, one ending is not the end of the input).
-class batch_stage final : public producer_consumer<json, json> {
+class batch_stage final : public producer_consumer<event, event> {
  public:
   batch_stage(const json& o, const stage_instance&)
       : size_(static_cast<std::size_t>(int_option(o, "size", 100))),
         timeout_(std::chrono::milliseconds(std::clamp<std::int64_t>(int_option(o, "timeout_ms", 0), 0, max_batch_timeout_ms))) {}
 
   demand_kind handle_subscribe(peer_kind peer, const subscription_options&, subscription_ref from,
-                               stage_context<json>&) override {
+                               stage_context<event>&) override {
     if (peer == peer_kind::producer) producers_.push_back(from);
     return demand_kind::automatic;
   }
-  void handle_events(std::span<json> events, subscription_ref, stage_context<json>& ctx) override {
-    for (json& e : events) {
+  void handle_events(std::span<event> events, subscription_ref, stage_context<event>& ctx) override {
+    for (event& e : events) {
       if (current_.empty() && timeout_.count() > 0) {
         ctx.process().send_after(ctx.self(), flush_due{batch_no_}, timeout_);
       }
@@ -53,24 +54,36 @@ class batch_stage final : public producer_consumer<json, json> {
       if (current_.size() == size_) flush(ctx);
     }
   }
-  void handle_info(message& m, stage_context<json>& ctx) override {
+  void handle_info(message& m, stage_context<event>& ctx) override {
     if (auto* f = m.get_if<flush_due>(); f != nullptr && f->batch == batch_no_ && !current_.empty()) flush(ctx);
   }
-  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>& ctx) override {
+  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<event>& ctx) override {
     // A consumer's cancel, or one producer of several ending, is not the end of the input.
     if (std::erase(producers_, from) == 0 || !producers_.empty()) return;
     if (!current_.empty()) flush(ctx);  // the input ended: what is collected goes out
   }
 
  private:
-  void flush(stage_context<json>& ctx) {
-    ctx.emit(json(std::move(current_)));
-    current_ = json::array_t{};
+  /// The array goes out as one event holding its members' acknowledgements.
+  void flush(stage_context<event>& ctx) {
+    std::string text = "[";
+    std::vector<pipeline::ack_ref> acks;
+    for (event& e : current_) {
+      if (text.size() > 1) text += ',';
+      e.append_json(text);
+      if (e.ack()) acks.push_back(std::move(e.ack()));
+    }
+    text += ']';
+    event merged = event::from_text_unchecked(text);
+    merged.set_metadata_from(current_.front());  // the first member's origin and time
+    merged.set_ack(pipeline::combine_acks(std::move(acks)));
+    current_.clear();
+    ctx.emit(std::move(merged));
     ++batch_no_;
   }
   std::size_t size_;
   std::chrono::milliseconds timeout_;
-  json::array_t current_;
+  std::vector<event> current_;
   std::uint64_t batch_no_ = 0;
   std::vector<subscription_ref> producers_;  // the subscriptions to producers still open
 };
@@ -80,29 +93,29 @@ struct refill {};
 /// `rate_limit`: passes events on at most `per_second`, by asking its producers for no more than
 /// that (manual demand; the arithmetic is rate_pacer's). Nothing is dropped and nothing piles up:
 /// what is not asked for is not produced.
-class rate_limit_stage final : public producer_consumer<json, json> {
+class rate_limit_stage final : public producer_consumer<event, event> {
  public:
   rate_limit_stage(const json& o, const stage_instance&)
       : pacer_(o.value("per_second", 1.0), rate_pacer::clock::now()) {}
 
   demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
-                               stage_context<json>& ctx) override {
+                               stage_context<event>& ctx) override {
     if (peer != peer_kind::producer) return demand_kind::automatic;
     producers_.push_back(from);
     pacer_.add(from.id, opts.max_demand);
     pump(ctx);
     return demand_kind::manual;
   }
-  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>&) override {
+  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<event>&) override {
     // A consumer's cancel is not a producer's: ids are unique per subscriber only.
     if (std::erase(producers_, from) != 0) pacer_.remove(from.id);
   }
-  void handle_events(std::span<json> events, subscription_ref from, stage_context<json>& ctx) override {
+  void handle_events(std::span<event> events, subscription_ref from, stage_context<event>& ctx) override {
     pacer_.received(from.id, events.size());
     ctx.emit_in_place(events);  // passed on as they came: the batch itself goes on
     pump(ctx);                  // re-ask at once when the credit allows (rates above max_demand)
   }
-  void handle_info(message& m, stage_context<json>& ctx) override {
+  void handle_info(message& m, stage_context<event>& ctx) override {
     if (!m.is<refill>()) return;
     armed_ = false;
     pump(ctx);
@@ -110,7 +123,7 @@ class rate_limit_stage final : public producer_consumer<json, json> {
 
  private:
   /// Asks what the credit allows, and sets a wake if some room was left for lack of credit.
-  void pump(stage_context<json>& ctx) {
+  void pump(stage_context<event>& ctx) {
     for (const rate_pacer::ask& a : pacer_.asks(rate_pacer::clock::now())) {
       for (const subscription_ref& p : producers_) {
         if (p.id == a.id) ctx.ask(p, a.n);
@@ -132,8 +145,8 @@ class rate_limit_stage final : public producer_consumer<json, json> {
 constexpr std::size_t shown_event_bytes = 200;
 
 /// `event` as compact JSON, cut after `shown_event_bytes` (at a UTF-8 character boundary).
-std::string shown(const json& event) {
-  std::string text = event.dump(-1, ' ', false, json::error_handler_t::replace);
+std::string shown(const event& e) {
+  std::string text = e.json();
   if (text.size() <= shown_event_bytes) return text;
   const std::size_t size = text.size();
   std::size_t cut = shown_event_bytes;
@@ -148,35 +161,95 @@ std::string shown(const json& event) {
 /// queued behind them), keeping its jq_state in between. Meanwhile no new input is taken: demand
 /// upstream is manual, asked again only for events whose runs have ended, so at most max_demand
 /// events per subscription wait here. On a drain, a run stops at its next pause.
-class jq_stage final : public producer_consumer<json, json> {
+/// The jq stage's `key` and `time` options: jq programs run on each output to set its key (the
+/// compact JSON of the program's first output) and its event time (a number: seconds since the
+/// epoch). No output leaves the field as it was.
+class output_metadata {
+ public:
+  output_metadata(const json& o, std::size_t max_depth) : key_(program(o, "key", max_depth)), time_(program(o, "time", max_depth)) {}
+
+  /// Sets `e`'s key and time; throws jq_error as the programs do, or for a time not a number.
+  void apply(event& e) {
+    if (key_) {
+      if (auto k = first(*key_, e)) e.set_key(std::move(*k));
+    }
+    if (!time_) return;
+    auto t = first(*time_, e);
+    if (!t) return;
+    double seconds = 0;
+    const auto [end, ec] = std::from_chars(t->data(), t->data() + t->size(), seconds);
+    if (ec != std::errc() || end != t->data() + t->size() || !std::isfinite(seconds)) {
+      const std::string message = "time: " + *t + " is not a number (expected seconds since the epoch)";
+      throw jq_error(message, json(message), 5, false);
+    }
+    // Whole seconds and the fraction apart, so that 1700000000.25 stays exactly that; saturated
+    // at the int64 nanoseconds' range.
+    constexpr double limit = 9.2e9;
+    seconds = std::clamp(seconds, -limit, limit);
+    const double whole = std::floor(seconds);
+    e.set_time_ns(static_cast<std::int64_t>(whole) * 1'000'000'000 + std::llround((seconds - whole) * 1e9));
+  }
+
+  /// The options' compile errors, for the type's check.
+  static void check(const json& o, std::vector<pipeline::option_problem>& problems) {
+    for (const char* name : {"key", "time"}) {
+      if (!o.contains(name) || !o[name].is_string()) continue;
+      auto compiled = jq_program::compile(o[name].get<std::string>());
+      if (auto* why = std::get_if<std::string>(&compiled)) problems.push_back({name, "jq program does not compile: " + *why, "a valid jq program"});
+    }
+  }
+
+ private:
+  static std::optional<jq_program> program(const json& o, const char* name, std::size_t max_depth) {
+    if (!o.contains(name) || !o[name].is_string()) return std::nullopt;
+    return std::get<jq_program>(jq_program::compile(o[name].get<std::string>(), max_depth));
+  }
+  /// The text of `p`'s first output on `e`. The outputs' holders of e's acknowledgement are done
+  /// here: they are not events that go on.
+  static std::optional<std::string> first(jq_program& p, const event& e) {
+    p.start(e);
+    std::vector<event> out;
+    (void)p.next(1, e, out);
+    p.abandon();
+    if (out.empty()) return std::nullopt;
+    std::string text = out.front().json();
+    for (event& x : out) x.ack().done();
+    return text;
+  }
+  std::optional<jq_program> key_;
+  std::optional<jq_program> time_;
+};
+
+class jq_stage final : public producer_consumer<event, event> {
  public:
   jq_stage(const json& o, const stage_instance& instance)
       : program_(std::get<jq_program>(jq_program::compile(o.at("filter").get<std::string>(),
                                                           static_cast<std::size_t>(int_option(o, "max_depth", jq_program::default_max_depth))))),
+        metadata_(o, program_.max_depth()),
         skip_errors_(string_option(o, "on_error", "fail") == "skip"),
         counters_(instance.stats) {}
 
   demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
-                               stage_context<json>& ctx) override {
+                               stage_context<event>& ctx) override {
     if (peer != peer_kind::producer) return demand_kind::automatic;
     producers_.push_back({from, opts.max_demand, opts.effective_min_demand(), opts.max_demand});
     ctx.ask(from, opts.max_demand);
     return demand_kind::manual;
   }
-  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<json>&) override {
+  void handle_cancel(cancel_kind, const exit_reason&, subscription_ref from, stage_context<event>&) override {
     std::erase_if(producers_, [&](const upstream& u) { return u.from == from; });
   }
 
-  void handle_events(std::span<json> events, subscription_ref from, stage_context<json>& ctx) override {
+  void handle_events(std::span<event> events, subscription_ref from, stage_context<event>& ctx) override {
     if (failed_) return;  // stopping: what still comes is not run
     if (busy()) {         // a run is waiting for demand: this batch waits behind it
-      held_.push_back({from.id, std::vector<json>(std::make_move_iterator(events.begin()), std::make_move_iterator(events.end())), 0, events.size()});
+      held_.push_back({from.id, std::vector<event>(std::make_move_iterator(events.begin()), std::make_move_iterator(events.end())), 0, events.size()});
       return;
     }
     std::size_t budget = std::max(outputs_per_turn, events.size());
     for (std::size_t i = 0; i < events.size() && !failed_; ++i) {
       if (!run(events[i], budget, ctx)) {  // paused: the rest of the batch waits, this event first
-        held_.push_back({from.id, std::vector<json>(std::make_move_iterator(events.begin() + static_cast<std::ptrdiff_t>(i)),
+        held_.push_back({from.id, std::vector<event>(std::make_move_iterator(events.begin() + static_cast<std::ptrdiff_t>(i)),
                                                     std::make_move_iterator(events.end())), 1, events.size()});
         return pause(ctx);
       }
@@ -185,18 +258,18 @@ class jq_stage final : public producer_consumer<json, json> {
     batch_done(from.id, events.size(), ctx);
   }
 
-  void handle_info(message& m, stage_context<json>& ctx) override {
+  void handle_info(message& m, stage_context<event>& ctx) override {
     if (!m.is<resume>()) return;
     resumed_ = false;
     work(ctx);
   }
 
-  bool handle_input_end(stage_context<json>&) override {
+  bool handle_input_end(stage_context<event>&) override {
     input_ended_ = true;
     return !busy() || failed_;  // else work() finishes once its runs are done
   }
 
-  void handle_drain(stage_context<json>&) override {
+  void handle_drain(stage_context<event>&) override {
     drained_ = true;  // the run in progress (if any) stops when its resume comes
   }
 
@@ -209,7 +282,7 @@ class jq_stage final : public producer_consumer<json, json> {
   };
   struct waiting_batch {
     std::uint64_t from;
-    std::vector<json> events;
+    std::vector<event> events;
     std::size_t next;   // the next event to start; the one before is the run in progress, if any
     std::size_t asked;  // the events this batch counts against its subscription's demand
   };
@@ -220,34 +293,40 @@ class jq_stage final : public producer_consumer<json, json> {
   [[nodiscard]] bool busy() const noexcept { return program_.running() || !held_.empty(); }
 
   /// Starts the run of `event`, and takes its outputs within `budget`; false when it paused.
-  bool run(const json& event, std::size_t& budget, stage_context<json>& ctx) {
+  bool run(event& input, std::size_t& budget, stage_context<event>& ctx) {
     ++position_;
     try {
-      program_.start(event);
+      program_.start(input);
     } catch (const jq_error& e) {
-      failure(e, event, ctx);
+      failure(e, input, ctx);
       return true;
     }
-    return take(event, budget, ctx);
+    return take(input, budget, ctx);
   }
 
   /// Takes outputs of the run in progress (of `event`) within `budget`; false when it paused.
-  bool take(const json& event, std::size_t& budget, stage_context<json>& ctx) {
+  /// A run that ends has handled its input: done (its outputs hold its acknowledgement now). One
+  /// abandoned by a drain has not: the input's holder fails as it is destroyed.
+  bool take(event& input, std::size_t& budget, stage_context<event>& ctx) {
     try {
       const std::size_t before = out_.size();
-      const jq_outcome o = program_.next(budget, out_);
+      const jq_outcome o = program_.next(budget, input, out_);
       budget -= std::min(budget, out_.size() - before);
-      if (o != jq_outcome::more) return true;
+      for (std::size_t i = before; i < out_.size(); ++i) metadata_.apply(out_[i]);
+      if (o != jq_outcome::more) {
+        input.ack().done();
+        return true;
+      }
       if (drained_) program_.abandon();  // draining: the rest of this run is not computed
       return !program_.running();
     } catch (const jq_error& e) {
-      failure(e, event, ctx);
+      failure(e, input, ctx);
       return true;
     }
   }
 
   /// Resumes: the run in progress, then the waiting batches, within a turn's budget.
-  void work(stage_context<json>& ctx) {
+  void work(stage_context<event>& ctx) {
     std::size_t budget = outputs_per_turn;
     while (!held_.empty() && !failed_) {
       waiting_batch& b = held_.front();
@@ -266,21 +345,21 @@ class jq_stage final : public producer_consumer<json, json> {
   }
 
   /// Emits this turn's outputs and resumes once downstream has taken them.
-  void pause(stage_context<json>& ctx) {
+  void pause(stage_context<event>& ctx) {
     flush(ctx);
     if (failed_ || resumed_) return;
     resumed_ = true;
     ctx.async_info(resume{});
   }
 
-  void flush(stage_context<json>& ctx) {
+  void flush(stage_context<event>& ctx) {
     if (out_.empty()) return;
     ctx.emit(std::move(out_));
     out_ = {};
   }
 
   /// The `n` events of a batch from subscription `from` have been run: ask again at min_demand.
-  void batch_done(std::uint64_t from, std::size_t n, stage_context<json>& ctx) {
+  void batch_done(std::uint64_t from, std::size_t n, stage_context<event>& ctx) {
     for (upstream& u : producers_) {
       if (u.from.id != from) continue;
       u.outstanding -= std::min(u.outstanding, n);
@@ -292,22 +371,25 @@ class jq_stage final : public producer_consumer<json, json> {
 
   /// A jq error on `event`: skipped and counted, or the stage stops with it once the outputs of
   /// the events before (and of this one before its error) have been dispatched.
-  void failure(const jq_error& e, const json& event, stage_context<json>& ctx) {
+  /// A skipped event counts as handled (acknowledged, as a filter's): redelivering it would fail again.
+  void failure(const jq_error& e, event& input, stage_context<event>& ctx) {
     if (skip_errors_) {
       if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
+      input.ack().done();
       return;
     }
     failed_ = true;
     held_.clear();
     flush(ctx);
     ctx.stop_after_dispatch(exit_reason::error("jq error on event " + std::to_string(position_) +
-                                               " of its input (" + shown(event) + "): " + e.what()));
+                                               " of its input (" + shown(input) + "): " + e.what()));
   }
 
   jq_program program_;
+  output_metadata metadata_;
   bool skip_errors_;
   std::shared_ptr<stage_counters> counters_;
-  std::vector<json> out_;              // this turn's outputs
+  std::vector<event> out_;              // this turn's outputs
   std::vector<upstream> producers_;
   std::deque<waiting_batch> held_;     // batches waiting for the run in progress; the front has it
   std::uint64_t position_ = 0;         // events started so far: the current one's number
@@ -329,9 +411,12 @@ void register_transforms(pipeline::registry& r) {
     max_depth.maximum = static_cast<double>(jq_program::max_max_depth);
     auto t = describe("jq", stage_role::transform,
                     "Runs a jq program on each event; 0..n outputs each (maps, filters, flattens).",
-                    {opt("filter", option_type::string, "the jq program", true), on_error, max_depth}, start_json_stage<jq_stage>);
+                    {opt("filter", option_type::string, "the jq program ($meta holds the event's metadata: source, path, position, time, id, key)", true), on_error, max_depth,
+                     opt("key", option_type::string, "a jq program run on each output: its first result (compact JSON) becomes the output's key (partitioning)"),
+                     opt("time", option_type::string, "a jq program run on each output: its first result, a number of seconds since the epoch, becomes the output's event time")}, start_json_stage<jq_stage>);
     t.check = [](const json& o) {
       std::vector<pipeline::option_problem> p;
+      output_metadata::check(o, p);
       if (!o.contains("filter") || !o["filter"].is_string()) return p;
       auto compiled = jq_program::compile(o["filter"].get<std::string>());
       if (auto* why = std::get_if<std::string>(&compiled)) p.push_back({"filter", "jq program does not compile: " + *why, "a valid jq program"});

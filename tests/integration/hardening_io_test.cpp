@@ -126,7 +126,7 @@ TEST_CASE("max_depth counts arrays and objects, not brackets in strings; on_erro
       dir, source_to("file", {{"path", input.string()}, {"format", "jsonl"}, {"max_depth", 3}, {"on_error", "skip"}}, out.string()));
   INFO(describe(r));
   CHECK(r.code() == 0);
-  CHECK(read_file(out) == "[[[1]]]\n{\"a\":[{\"b\":2}]}\n\"[[[[[[[[\"\n");
+  CHECK(read_file(out) == "[[[1]]]\n{\"a\": [{\"b\": 2}]}\n\"[[[[[[[[\"\n");  // the lines as read
   CHECK(parse_summary(r.err)["in"].skipped == 2);
 }
 
@@ -205,7 +205,7 @@ TEST_CASE("with on_error fail, the lines before a bad jsonl line are delivered a
   INFO(describe(r));
   CHECK(r.code() == 1);
   CHECK(contains(r.err, input.string() + ":4: not valid JSON"));
-  CHECK(read_file(out) == "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
+  CHECK(read_file(out) == "{\"n\": 1}\n{\"n\": 2}\n{\"n\": 3}\n");  // as read: passed through, not rewritten
 }
 
 TEST_CASE("invalid UTF-8 in a lines source fails in the source naming file:line, after the lines before it") {

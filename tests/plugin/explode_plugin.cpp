@@ -13,24 +13,26 @@
 #include <string>
 #include <vector>
 
+#include <sluice/pipeline/event.hpp>
 #include <sluice/pipeline/registry.hpp>
 #include <sluice/stage.hpp>
 
 namespace {
 
 using sluice::json;
+using sluice::pipeline::event;
 using sluice::pipeline::option_spec;
 using sluice::pipeline::option_type;
 
-class explode_stage final : public sluice::producer_consumer<json, json> {
+class explode_stage final : public sluice::producer_consumer<event, event> {
  public:
   explicit explode_stage(const json& options)
       : at_(options.at("at").get<std::uint64_t>()), message_(options.at("message").get<std::string>()) {}
 
-  void handle_events(std::span<json> events, sluice::subscription_ref, sluice::stage_context<json>& ctx) override {
-    std::vector<json> out;
+  void handle_events(std::span<event> events, sluice::subscription_ref, sluice::stage_context<event>& ctx) override {
+    std::vector<event> out;
     out.reserve(events.size());
-    for (json& e : events) {
+    for (event& e : events) {
       if (++seen_ == at_) throw std::runtime_error(message_ + " (event " + std::to_string(seen_) + ")");
       out.push_back(std::move(e));
     }
@@ -65,17 +67,17 @@ crash_budget& budget() {
   return b;
 }
 
-class flaky_stage final : public sluice::producer_consumer<json, json> {
+class flaky_stage final : public sluice::producer_consumer<event, event> {
  public:
   flaky_stage(const json& options, const std::string& instance)
       : at_(options.at("at").get<std::uint64_t>()),
         crashes_(options.at("crashes").get<std::uint64_t>()),
         stage_(instance.substr(0, instance.find('#'))) {}
 
-  void handle_events(std::span<json> events, sluice::subscription_ref, sluice::stage_context<json>& ctx) override {
-    std::vector<json> out;
+  void handle_events(std::span<event> events, sluice::subscription_ref, sluice::stage_context<event>& ctx) override {
+    std::vector<event> out;
     out.reserve(events.size());
-    for (json& e : events) {
+    for (event& e : events) {
       if (++seen_ == at_ && budget().take(stage_, crashes_)) {
         throw std::runtime_error("flaky: crashed on event " + std::to_string(seen_));
       }

@@ -5,15 +5,16 @@
 #include <memory>
 #include <string>
 
+#include <sluice/pipeline/event.hpp>
 #include <sluice/pipeline/registry.hpp>
 #include <sluice/stage.hpp>
 
 namespace {
 
-class pass_through final : public sluice::producer_consumer<sluice::json, sluice::json> {
+class pass_through final : public sluice::producer_consumer<sluice::pipeline::event, sluice::pipeline::event> {
  public:
-  void handle_events(std::span<sluice::json> events, sluice::subscription_ref,
-                     sluice::stage_context<sluice::json>& ctx) override {
+  void handle_events(std::span<sluice::pipeline::event> events, sluice::subscription_ref,
+                     sluice::stage_context<sluice::pipeline::event>& ctx) override {
     ctx.emit_in_place(events);
   }
 };

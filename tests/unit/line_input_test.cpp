@@ -1,6 +1,8 @@
 // The pieces the file and stdin sources read with: UTF-8 validation, JSON lines with a depth
-// limit, and the line reader's length limit.
+// limit (the event parser), and the line reader's length limit.
 #include <doctest/doctest.h>
+
+#include <sluice/pipeline/event_parser.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "stages/json_line.hpp"
 #include "stages/line_reader.hpp"
 #include "stages/utf8.hpp"
 
@@ -59,21 +60,24 @@ TEST_SUITE("line_input") {
     CHECK(first_invalid_utf8(std::string_view("a\0b", 3)) == std::string_view::npos);
   }
 
-  TEST_CASE("parse_json_line takes values up to max_depth and refuses deeper ones without recursing") {
-    CHECK(parse_json_line("3", 1).what == json_line::status::ok);
-    CHECK(parse_json_line("[[1]]", 2).what == json_line::status::ok);
-    CHECK(parse_json_line("[[[1]]]", 2).what == json_line::status::too_deep);
-    CHECK(parse_json_line("{\"a\":{\"b\":[]}}", 2).what == json_line::status::too_deep);
-    CHECK(parse_json_line("[[],[],{\"a\":1}]", 2).value.size() == 3);  // depth is nesting, not count
-    CHECK(parse_json_line("\"[[[[\"", 1).value == "[[[[");
+  TEST_CASE("a source's parser takes values up to max_depth and refuses deeper ones without recursing") {
+    using sluice::pipeline::event_parser;
+    using sluice::pipeline::parse_error;
+    auto parse = [](std::string_view line, std::size_t depth) { return event_parser({depth, 16u << 20}).parse(line); };
+    CHECK(parse("3", 1));
+    CHECK(parse("[[1]]", 2));
+    CHECK(parse("[[[1]]]", 2).error().what == parse_error::kind::too_deep);
+    CHECK(parse("{\"a\":{\"b\":[]}}", 2).error().what == parse_error::kind::too_deep);
+    CHECK(parse("[[],[],{\"a\":1}]", 2));  // depth is nesting, not count
+    CHECK(parse("\"[[[[\"", 1).value().json() == "\"[[[[\"");
     const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
-    CHECK(parse_json_line(deep, 512).what == json_line::status::too_deep);
-    const auto bad = parse_json_line("{\"a\": tru}", 10);
-    CHECK(bad.what == json_line::status::not_json);
-    CHECK(bad.byte == 9);  // the "}" where "true" went wrong
-    const auto not_utf8 = parse_json_line("[\"\xC3\x28\"]", 10);
-    CHECK(not_utf8.what == json_line::status::not_utf8);
-    CHECK(not_utf8.byte == 2);
+    CHECK(parse(deep, 512).error().what == parse_error::kind::too_deep);
+    const auto bad = parse("{\"a\": tru}", 10);
+    CHECK(bad.error().what == parse_error::kind::not_json);
+    CHECK(bad.error().byte == 9);  // the "}" where "true" went wrong
+    const auto not_utf8 = parse("[\"\xC3\x28\"]", 10);
+    CHECK(not_utf8.error().what == parse_error::kind::not_utf8);
+    CHECK(not_utf8.error().byte == 2);
   }
 
   TEST_CASE("line_reader reports a line over the limit once and reads on after it") {

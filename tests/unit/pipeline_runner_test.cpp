@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <sluice/pipeline/event_json.hpp>
 #include <sluice/pipeline/model.hpp>
 #include <sluice/stages/builtins.hpp>
 #include <sluice/pipeline/runner.hpp>
@@ -49,10 +50,10 @@ struct recorder {
   std::condition_variable grew;
   std::vector<json> events;
 
-  void add(std::span<json> batch) {
+  void add(std::span<event> batch) {
     {
       std::lock_guard lock(mutex);
-      events.insert(events.end(), batch.begin(), batch.end());
+      for (const event& e : batch) events.push_back(e);  // through the nlohmann bridge
     }
     grew.notify_all();
   }
@@ -71,17 +72,17 @@ struct recorder {
 /// Emits 1, 2, ... up to `to` (endless without it); crashes on reaching `crash_at` while the
 /// shared budget allows. With `fail_at_end`, it fails once its last event is dispatched, as a
 /// source that meets bad input after good input does.
-class numbers final : public producer<json> {
+class numbers final : public producer<event> {
  public:
   numbers(const json& o, std::shared_ptr<crashes> c)
       : to_(o.value("to", std::int64_t{0})),
         crash_at_(o.value("crash_at", std::int64_t{0})),
         fail_at_end_(o.value("fail_at_end", false)),
         crashes_(std::move(c)) {}
-  void handle_demand(std::size_t demand, stage_context<json>& ctx) override {
+  void handle_demand(std::size_t demand, stage_context<event>& ctx) override {
     for (std::size_t i = 0; i < demand && (to_ == 0 || next_ <= to_); ++i) {
       if (next_ == crash_at_ && crashes_->take()) throw std::runtime_error("numbers: crashed at " + std::to_string(next_));
-      ctx.emit(json(next_++));
+      ctx.emit(json(next_++).get<event>());
     }
     if (to_ == 0 || next_ <= to_) return;
     ctx.stop_after_dispatch(fail_at_end_ ? exit_reason::error("numbers: bad input after " + std::to_string(to_))
@@ -97,11 +98,11 @@ class numbers final : public producer<json> {
 };
 
 /// Passes events on; crashes on the `crash_at`-th event an instance sees while the budget allows.
-class pass final : public producer_consumer<json, json> {
+class pass final : public producer_consumer<event, event> {
  public:
   pass(const json& o, std::shared_ptr<crashes> c) : crash_at_(o.value("crash_at", std::int64_t{0})), crashes_(std::move(c)) {}
-  void handle_events(std::span<json> events, subscription_ref, stage_context<json>& ctx) override {
-    for (json& e : events) {
+  void handle_events(std::span<event> events, subscription_ref, stage_context<event>& ctx) override {
+    for (event& e : events) {
       if (++seen_ == crash_at_ && crashes_->take()) throw std::runtime_error("pass: crashed");
       ctx.emit(std::move(e));
     }
@@ -113,20 +114,20 @@ class pass final : public producer_consumer<json, json> {
   std::int64_t seen_ = 0;
 };
 
-class record final : public consumer<json> {
+class record final : public consumer<event> {
  public:
   explicit record(std::shared_ptr<recorder> r) : r_(std::move(r)) {}
-  void handle_events(std::span<json> events, subscription_ref, stage_context<no_events>&) override { r_->add(events); }
+  void handle_events(std::span<event> events, subscription_ref, stage_context<no_events>&) override { r_->add(events); }
 
  private:
   std::shared_ptr<recorder> r_;
 };
 
 /// Records events until it has `after` of them, then exits as a sink whose reader went away.
-class closing final : public consumer<json> {
+class closing final : public consumer<event> {
  public:
   closing(const json& o, std::shared_ptr<recorder> r) : after_(o.value("after", std::size_t{1})), r_(std::move(r)) {}
-  void handle_events(std::span<json> events, subscription_ref, stage_context<no_events>& ctx) override {
+  void handle_events(std::span<event> events, subscription_ref, stage_context<no_events>& ctx) override {
     r_->add(events);
     seen_ += events.size();
     if (seen_ >= after_) ctx.stop(output_closed_reason());
@@ -235,7 +236,7 @@ std::string file_sink_output(bool restarted) {
   instance.restarted = restarted;
   instance.engine.exit_after_last_producer = true;
   const pid sink = types.find("file", stage_role::sink)->start(where, {{"path", path.string()}, {"format", "jsonl"}}, std::move(instance));
-  const pid source = start_from_range(rt, std::vector<json>{1, 2});
+  const pid source = start_from_range(rt, std::vector<event>{json(1).get<event>(), json(2).get<event>()});
   subscription_options o;
   o.cancel = cancel_mode::transient;
   REQUIRE(subscribe(rt, sink, source, o));

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace sluice::pipeline {
 
@@ -167,5 +168,10 @@ class ack_ref {
   }
   acknowledgement* a_ = nullptr;
 };
+
+/// One holder standing for several: when it ends, each of `members` ends the same way (done when
+/// it was done, failed otherwise). What a stage that merges events into one (a batch) attaches to
+/// the merged event. Null when no member holds anything; the member itself when only one does.
+ack_ref combine_acks(std::vector<ack_ref> members);
 
 }  // namespace sluice::pipeline

@@ -82,6 +82,10 @@ class event_parser {
   /// print compact.
   std::optional<std::string> key_of(const event& e, std::string_view pointer);
 
+  /// The string `e`'s payload is, unescaped (valid until this parser's next call), or nullopt
+  /// when the payload is not a string.
+  std::optional<std::string_view> string_value(const event& e);
+
  private:
   struct state;
   std::unique_ptr<state> s_;

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sluice/pipeline/event.hpp>
 #include <sluice/process/behaviour.hpp>
 #include <sluice/process/pid.hpp>
 #include <sluice/process/runtime.hpp>
@@ -21,7 +22,8 @@
 
 namespace sluice {
 
-/// The event type of JSON pipelines.
+/// JSON values as configuration: pipeline files, stage options. (The events of JSON pipelines are
+/// `pipeline::event`: see <sluice/pipeline/event.hpp>.)
 using json = nlohmann::json;
 
 namespace pipeline {
@@ -86,7 +88,7 @@ using stage_stats = stage_counters;
 struct stage_instance {
   std::string name;            ///< the pipeline's name for the stage (copies get "name#2", ...)
   std::string pipeline_file;   ///< for messages
-  stage_options<json> engine;  ///< dispatcher, buffer, dedicated thread... set by the loader
+  stage_options<event> engine;  ///< dispatcher, buffer, dedicated thread... set by the loader
   std::shared_ptr<stage_stats> stats;
   bool restarted = false;  ///< replaces an instance that crashed (a file sink then appends)
 };
@@ -114,10 +116,10 @@ struct stage_type {
   stage_role role = stage_role::transform;
   std::string description;
   std::vector<option_spec> options;
-  /// Event types in and out (json for every built-in); the loader refuses a subscription whose
-  /// producer's output type differs from its consumer's input type.
-  const std::type_info* input = &typeid(json);
-  const std::type_info* output = &typeid(json);
+  /// Event types in and out (pipeline::event for every built-in); the loader refuses a
+  /// subscription whose producer's output type differs from its consumer's input type.
+  const std::type_info* input = &typeid(event);
+  const std::type_info* output = &typeid(event);
   /// What each stage of this type claims besides its options' values (see type_claim).
   std::vector<type_claim> claims;
   /// Checks the options beyond their schema (optional).

@@ -4,8 +4,9 @@
 // input gives zero or more outputs (`select` filters, `{id, msg}` maps, `.[]` flattens).
 //
 // Choices:
-// - Events cross into jq by direct conversion between nlohmann::json and libjq's `jv` values, no
-//   text round trip; object keys already seen are reused from a small per-program cache. Strings
+// - Events cross into jq by direct conversion, no text round trip: pipeline events from their
+//   validated text through simdjson's tree (lib/pipeline/event_jq.hpp), nlohmann::json values
+//   value by value; object keys already seen are reused from a small per-program cache. Strings
 //   that are not valid UTF-8 reach jq with each bad byte replaced by U+FFFD (libjq does it).
 //   Arrays and objects may nest `max_depth()` deep (512 unless compiled otherwise), in and out;
 //   a deeper output is freed without recursion (libjq's own free recurses once per level), so a
@@ -50,6 +51,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <sluice/pipeline/event.hpp>
 
 namespace sluice::stages {
 
@@ -100,8 +103,16 @@ class jq_program {
   /// Compiles `program`; on failure, all of jq's compile messages joined by newlines (the last one
   /// says how many errors there were). `max_depth` (1 to max_max_depth; clamped) bounds the
   /// nesting of inputs and outputs. Thread-safe. Throws std::bad_alloc when out of memory.
+  /// With `native_subset`, a program made only of jq's commonest forms (paths, literals,
+  /// comparisons, and/or/not, select, pipes, object construction: lib/stages/jq_subset.hpp) also
+  /// runs natively on events, with libjq's results exactly, several times faster; each event the
+  /// native evaluator cannot decide (a jq error, duplicate keys) runs through libjq.
   static std::variant<jq_program, std::string> compile(std::string_view program,
-                                                       std::size_t max_depth = default_max_depth);
+                                                       std::size_t max_depth = default_max_depth,
+                                                       bool native_subset = true);
+
+  /// True when event runs go through the native evaluator first (see compile).
+  [[nodiscard]] bool uses_native_subset() const noexcept;
 
   jq_program(jq_program&&) noexcept;
   jq_program& operator=(jq_program&&) noexcept;
@@ -126,6 +137,17 @@ class jq_program {
   /// has then ended. Precondition: not moved from.
   [[nodiscard]] jq_outcome next(std::size_t max, std::vector<nlohmann::json>& outputs);
 
+  /// Starts a run on the event `input`: its payload becomes jq's value directly (from its text, no
+  /// intermediate tree). As `start(json)` otherwise.
+  void start(const pipeline::event& input);
+
+  /// As `next(max, json outputs)`, with outputs as events: `input` must be the event the run was
+  /// started on (still alive). Each output carries the input's metadata (a new holder of its
+  /// acknowledgement); an output identical to the input (as `select` passes it) is the input
+  /// itself, its bytes untouched; any other is written as `jq -c` prints it. Outputs are text,
+  /// ready to leave the thread.
+  [[nodiscard]] jq_outcome next(std::size_t max, const pipeline::event& input, std::vector<pipeline::event>& outputs);
+
   /// True between a `start` and the `next` that ends its run.
   [[nodiscard]] bool running() const noexcept;
 
@@ -139,6 +161,7 @@ class jq_program {
   [[nodiscard]] const std::string& source() const noexcept;
 
  private:
+  bool start_native(const pipeline::event& input);
   struct state;
   explicit jq_program(std::unique_ptr<state> s) noexcept;
   std::unique_ptr<state> s_;
