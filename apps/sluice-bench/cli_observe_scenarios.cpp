@@ -1,4 +1,4 @@
-// sluice-bench/cli_observe_scenarios.cpp: cli_observe_pipeline4 and cli_observe_jq.
+// sluice-bench/cli_observe_scenarios.cpp: cli_observe_pipeline4, cli_observe_range and cli_observe_jq.
 //
 // Each workload runs as `sluice run` timed from spawn to exit (child_process.hpp), three ways:
 //   sluice   with --http on a loopback port, /metrics and /api/pipeline fetched once a second by a
@@ -37,6 +37,7 @@ using json = nlohmann::ordered_json;
 using std::filesystem::path;
 
 constexpr std::int64_t pipeline4_events = 2'000'000;
+constexpr std::int64_t range_events = 20'000'000;
 constexpr std::int64_t log_lines = 1'000'000;
 
 /// A loopback port free a moment ago.
@@ -131,6 +132,12 @@ json pipeline4() {
                    {"sink", {{"type", "null"}, {"subscribe_to", json::array({"fours"})}}}});
 }
 
+/// range 1..N -> null: the engine alone (cli_range_null), where a per-message cost shows most.
+json range_null() {
+  return pipeline("cli_observe_range", {{"numbers", {{"type", "range"}, {"options", {{"from", 1}, {"to", range_events}}}}},
+                                        {"sink", {{"type", "null"}, {"subscribe_to", json::array({"numbers"})}}}});
+}
+
 /// cli_jq's pipeline (file -> jq error_filter x2 -> file) with the generated log; the errors expected.
 struct jq_files {
   temp_dir dir;
@@ -162,6 +169,8 @@ std::vector<scenario> cli_observe_scenarios(const std::string& sluice) {
   auto p4 = std::make_shared<temp_dir>();
   const path p4_file = *p4 / "pipeline4.json";
   write_file(p4_file, pipeline4());
+  const path range_file = *p4 / "range.json";
+  write_file(range_file, range_null());
   auto jq = std::make_shared<std::unique_ptr<jq_files>>();
   std::vector<scenario> all;
   all.push_back({"cli_observe_pipeline4",
@@ -170,6 +179,12 @@ std::vector<scenario> cli_observe_scenarios(const std::string& sluice) {
                  "sluice without the stage counters (before)",
                  metrics, systems(sluice, [p4, p4_file](const std::string& bin, mode m) {
                    return run(bin, m, p4_file, "sink", pipeline4_events / 2, static_cast<double>(pipeline4_events));
+                 })});
+  all.push_back({"cli_observe_range",
+                 "`sluice run` of range 1..20,000,000 -> null (cli_range_null): with --http scraped once a second "
+                 "(sluice) beside without (no_http) and, given SLUICE_BENCH_BASELINE_BIN, before the counters",
+                 metrics, systems(sluice, [p4, range_file](const std::string& bin, mode m) {
+                   return run(bin, m, range_file, "sink", range_events, static_cast<double>(range_events));
                  })});
   all.push_back({"cli_observe_jq",
                  "cli_jq's run (1,000,000 log lines, jq error filter x2, to a file) with --http scraped once a second "

@@ -9,7 +9,7 @@
 
 namespace sluice::bench {
 
-/// cli_observe_pipeline4 and cli_observe_jq; they run the binary `sluice`.
+/// cli_observe_pipeline4, cli_observe_range and cli_observe_jq; they run the binary `sluice`.
 std::vector<scenario> cli_observe_scenarios(const std::string& sluice);
 
 }  // namespace sluice::bench
