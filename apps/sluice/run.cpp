@@ -266,6 +266,16 @@ int run_command(const std::vector<std::string>& given, std::ostream& out, std::o
   auto spec = load_or_report(*o, types, text_err);
   if (!spec) return exit_usage;
   json_err.set_pipeline(spec->name);
+  observe_options settings = *obs;
+  if (!settings.http && spec->http) {  // the file's `http`, weakest of the three
+    try {
+      (void)observe::parse_listen_address(*spec->http);
+    } catch (const std::invalid_argument& e) {
+      text_err << "sluice: " << spec->file << ": /http: " << e.what() << "\n";
+      return exit_usage;
+    }
+    settings.http = spec->http;
+  }
   if (stop.requested()) {
     err << "sluice: stopped before the pipeline started: nothing ran\n";
     return exit_ok;
@@ -275,7 +285,7 @@ int run_command(const std::vector<std::string>& given, std::ostream& out, std::o
   if (obs->json_logs) rt_options.log_sink = observe::json_log_sink(spec->name);
   runtime rt(rt_options);
   bool http_failed = false;
-  auto http = listen_http(*obs, *spec, err, http_failed);  // after rt: it goes first, with the monitor logging to rt
+  auto http = listen_http(settings, *spec, err, http_failed);  // after rt: it goes first, with the monitor logging to rt
   if (http_failed) return exit_failure;
   std::optional<pipeline::run_outcome> outcome;
   std::vector<pipeline::stage_report> reports;

@@ -266,4 +266,35 @@ TEST_CASE("a run that ends at once with --http exits as it would without, the su
   }
 }
 
+TEST_CASE("the pipeline file's http key serves as --http; the flag and SLUICE_HTTP win over it; a bad one names /http") {
+  temp_dir dir;
+  const auto file = dir.write("with_http.json", R"({"version": 1, "name": "filed", "http": "127.0.0.1:0", "stages": {
+    "src": {"type": "generate", "options": {"event": {"n": 1}, "rate": 100}}, "sink": {"type": "null", "subscribe_to": "src"}}})");
+  {
+    auto child = start_sluice(dir, {{"run", file.string()}});
+    const std::string base = endpoint_of(child, deadline());
+    INFO("stderr: ", child.err());
+    REQUIRE_FALSE(base.empty());
+    CHECK(api(base)["pipeline"] == "filed");
+  }
+  {
+    const int port = free_port();
+    auto child = start_sluice(dir, {{"run", file.string()}, child_env({{"SLUICE_HTTP", "127.0.0.1:" + std::to_string(port)}})});
+    CHECK(endpoint_of(child, deadline()) == "http://127.0.0.1:" + std::to_string(port));
+  }
+  const auto bad = dir.write("bad_http.json", R"({"version": 1, "http": "nowhere", "stages": {
+    "src": {"type": "range", "options": {"to": 1}}, "sink": {"type": "null", "subscribe_to": "src"}}})");
+  const run_result r = run_sluice(dir, {{"run", bad.string()}});
+  INFO(describe(r));
+  CHECK(r.code() == 2);
+  CHECK(contains(r.err, "bad_http.json: /http: expected HOST:PORT"));
+  const auto wrong_type = dir.write("number_http.json", R"({"version": 1, "http": 8464, "stages": {
+    "src": {"type": "range", "options": {"to": 1}}, "sink": {"type": "null", "subscribe_to": "src"}}})");
+  const run_result t = run_sluice(dir, {{"check", wrong_type.string()}});
+  INFO(describe(t));
+  CHECK(t.code() == 2);
+  CHECK(contains(t.err, "/http"));
+  CHECK(contains(t.err, "a string HOST:PORT"));
+}
+
 }  // TEST_SUITE("observe_http")
