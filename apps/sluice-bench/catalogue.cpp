@@ -1,5 +1,6 @@
 // sluice-bench/catalogue.cpp: scenario.hpp's functions; the list of every scenario, one line per
 // file of scenarios.
+#include "cli_observe_scenarios.hpp"
 #include "cli_scenarios.hpp"
 #include "jetstream_scenarios.hpp"
 #include "process_scenarios.hpp"
@@ -22,6 +23,7 @@ std::vector<scenario> all_scenarios(const settings& s) {
   append(all, stage_scenarios());
   append(all, cli_scenarios(s));
   append(all, jetstream_scenarios(s.sluice_binary));
+  append(all, cli_observe_scenarios(s.sluice_binary));  // issue 16
   return all;
 }
 

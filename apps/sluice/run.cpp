@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <iomanip>
@@ -17,6 +19,10 @@
 #include <sluice/pipeline/runner.hpp>
 
 #include "commands.hpp"
+#include "observe/http_endpoint.hpp"
+#include "observe/json_log.hpp"
+#include "observe/monitor.hpp"
+#include "observe_flags.hpp"
 #include "options.hpp"
 #include "usage.hpp"
 
@@ -61,14 +67,17 @@ class stop_watch {
   /// While it lives, a signal drains `p`; one that came before drains it at once.
   class attachment {
    public:
-    attachment(stop_watch& w, pipeline::running_pipeline& p) : watch_(w) {
+    /// `on_drain`: told when the drain begins (the monitor stops being ready).
+    attachment(stop_watch& w, pipeline::running_pipeline& p, std::function<void()> on_drain = {}) : watch_(w) {
       std::lock_guard lock(watch_.mutex_);
       watch_.pipeline_ = &p;
-      if (watch_.requested_) p.drain();
+      watch_.on_drain_ = std::move(on_drain);
+      if (watch_.requested_) watch_.drain();
     }
     ~attachment() {
       std::lock_guard lock(watch_.mutex_);
       watch_.pipeline_ = nullptr;
+      watch_.on_drain_ = nullptr;
     }
     attachment(const attachment&) = delete;
     attachment& operator=(const attachment&) = delete;
@@ -91,13 +100,18 @@ class stop_watch {
       requested_ = true;
       err_ << "sluice: " << (sig == SIGINT ? "interrupted" : "terminated")
            << ": draining (send the signal again to stop at once)" << std::endl;
-      if (pipeline_ != nullptr) pipeline_->drain();
+      if (pipeline_ != nullptr) drain();
     }
+  }
+  void drain() {  // under mutex_
+    if (on_drain_) on_drain_();
+    pipeline_->drain();
   }
   std::ostream& err_;
   mutable std::mutex mutex_;  // guards requested_ and pipeline_ (the main thread attaches, this one drains)
   bool requested_ = false;
   pipeline::running_pipeline* pipeline_ = nullptr;
+  std::function<void()> on_drain_;
   std::thread thread_;
 };
 
@@ -199,6 +213,30 @@ void report_restart(const pipeline::restart_notice& n, const pipeline::pipeline_
   err << line.str() << std::flush;  // one write: the watcher's thread, beside the others' lines
 }
 
+/// --http: listening before the pipeline starts (a port in use fails the run before anything ran);
+/// null without --http, or after saying why it cannot listen (`failed`).
+std::unique_ptr<observe::http_endpoint> listen_http(const observe_options& obs, const pipeline::pipeline_spec& spec,
+                                                    std::ostream& err, bool& failed) {
+  std::unique_ptr<observe::http_endpoint> http;
+  if (!obs.http) return http;
+  const observe::listen_address where = observe::parse_listen_address(*obs.http);
+  try {
+    http = std::make_unique<observe::http_endpoint>(where, spec.name, SLUICE_VERSION);
+  } catch (const std::exception& e) {
+    err << "sluice: --http: " << e.what() << "\n";
+    failed = true;
+    return http;
+  }
+  const bool v6 = where.host.find(':') != std::string::npos;
+  err << "sluice: http: listening on http://" << (v6 ? "[" + where.host + "]" : where.host) << ":" << http->port() << "/" << std::endl;
+  return http;
+}
+
+/// The monitor's lines go to the runtime's logger (text or JSON, as the other records).
+observe::monitor_log monitor_log_to(runtime& rt) {
+  return [&rt](log_level level, const std::string& stage, const std::string& message) { rt.log().log(level, message, stage); };
+}
+
 }  // namespace
 
 void block_stop_signals() noexcept {
@@ -211,35 +249,63 @@ void unblock_stop_signals() noexcept {
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
-int run_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto o = parse_options("run", args, true, {"--set", "--plugin", "--stats", "--threads", "--drain-timeout"}, err);
+int run_command(const std::vector<std::string>& given, std::ostream& out, std::ostream& text_err) {
+  std::vector<std::string> args = given;
+  const auto obs = take_observe_options(args, text_err);
+  if (!obs) return exit_usage;
+  auto o = parse_options("run", args, true, {"--set", "--plugin", "--stats", "--threads", "--drain-timeout"}, text_err);
   if (!o) return exit_usage;
   if (o->help) return print_help("run", out);
+  // --log-format json: the run's own lines become JSON records too (usage and load errors, which
+  // come before anything runs, stay text: a person reads those).
+  observe::json_line_stream json_err(text_err);
+  std::ostream& err = obs->json_logs ? json_err : text_err;
   stop_watch stop(err);  // main blocked the signals: one that came since is pending, and taken now
   pipeline::registry types;
-  if (!fill_registry(types, o->plugins, err)) return exit_usage;
-  auto spec = load_or_report(*o, types, err);
+  if (!fill_registry(types, o->plugins, text_err)) return exit_usage;
+  auto spec = load_or_report(*o, types, text_err);
   if (!spec) return exit_usage;
+  json_err.set_pipeline(spec->name);
+  observe_options settings = *obs;
+  if (!settings.http && spec->http) {  // the file's `http`, weakest of the three
+    try {
+      (void)observe::parse_listen_address(*spec->http);
+    } catch (const std::invalid_argument& e) {
+      text_err << "sluice: " << spec->file << ": /http: " << e.what() << "\n";
+      return exit_usage;
+    }
+    settings.http = spec->http;
+  }
   if (stop.requested()) {
     err << "sluice: stopped before the pipeline started: nothing ran\n";
     return exit_ok;
   }
 
-  runtime rt({.threads = o->threads});
+  runtime_options rt_options{.threads = o->threads};
+  if (obs->json_logs) rt_options.log_sink = observe::json_log_sink(spec->name);
+  runtime rt(rt_options);
+  bool http_failed = false;
+  auto http = listen_http(settings, *spec, err, http_failed);  // after rt: it goes first, with the monitor logging to rt
+  if (http_failed) return exit_failure;
   std::optional<pipeline::run_outcome> outcome;
   std::vector<pipeline::stage_report> reports;
   try {
     pipeline::run_options options;
     if (o->drain_timeout_s > 0) options.drain_timeout = std::chrono::seconds(o->drain_timeout_s);
+    const auto started = std::chrono::steady_clock::now();
     pipeline::running_pipeline running(rt, *spec,
                                        {.on_restart = [&](const pipeline::restart_notice& n) { report_restart(n, *spec, err); }},
                                        options);
-    stop_watch::attachment drains(stop, running);
+    auto monitor = std::make_shared<observe::monitor>(*spec, running.stages(), observe::monitor_options{started, obs->stall_timeout},
+                                                      monitor_log_to(rt));
+    if (http) http->attach(monitor);
+    stop_watch::attachment drains(stop, running, [&monitor] { monitor->set_draining(); });
     std::optional<stats_printer> stats;
     if (o->stats) stats.emplace(running.stages(), err);
     while (!(outcome = running.wait_for(24h))) {
     }
     reports = running.stages();
+    monitor->set_ended();
   } catch (const pipeline::start_error& e) {
     err << "sluice: " << e.what() << "\n";
     return exit_failure;

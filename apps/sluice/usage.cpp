@@ -24,17 +24,28 @@ std::string threads_text() {
          "; default: one per core)";
 }
 
-const std::array<command_text, 6>& commands() {
-  static const std::array<command_text, 6> texts{{
-      {"run", "FILE [--set path=value]... [--stats] [--plugin lib.so]... [--threads N] [--drain-timeout S]",
+const std::array<command_text, 7>& commands() {
+  static const std::array<command_text, 7> texts{{
+      {"run", "FILE [--set path=value]... [--stats] [--plugin lib.so]... [--threads N] [--drain-timeout S]\n"
+              "           [--http HOST:PORT] [--stall-timeout S] [--log-format text|json]",
        "run a pipeline until its sources are exhausted and every event reached its sinks;\n"
        "SIGINT/SIGTERM drain it (exit 0; before it has started: nothing runs, exit 0),\n"
        "a second signal stops at once (exit 130); a drain still running after S seconds\n"
-       "(0 to 86400, default 60, 0: no limit) stops, naming the stages still running (exit 1)"},
+       "(0 to 86400, default 60, 0: no limit) stops, naming the stages still running (exit 1);\n"
+       "--http serves /metrics, /livez, /readyz, /api/pipeline and a live view at /\n"
+       "(port 0: any free one, printed); a stage without progress for --stall-timeout\n"
+       "seconds (0.2 to 86400, default 30) while work waits for it is logged as stalled;\n"
+       "environment: SLUICE_HTTP, SLUICE_STALL_TIMEOUT, SLUICE_LOG_FORMAT,\n"
+       "SLUICE_DRAIN_TIMEOUT, SLUICE_THREADS (a flag wins over its variable)"},
       {"check", "FILE [--set path=value]... [--plugin lib.so]...", "validate a pipeline file and report every problem"},
       {"graph", "FILE [--set path=value]... [--plugin lib.so]... [--format dot|mermaid]", "print the pipeline's graph"},
       {"stages", "[--json] [--plugin lib.so]...", "list the stage types and their options"},
       {"schema", "[--plugin lib.so]...", "print the JSON Schema of a pipeline file"},
+      {"top", "[URL] [--interval MS] [--sort COLUMN] [--desc] [--filter REGEX] [--plain] [--count N]",
+       "the figures of a `sluice run --http` (URL default $SLUICE_HTTP, else\n"
+       "127.0.0.1:8464) in the terminal, a row per stage, refreshed every MS (100 to\n"
+       "60000, default 1000); keys 1-9 sort, r reverses, q quits; --plain (automatic\n"
+       "when standard output is not a terminal) prints a table per refresh, N times"},
       {"demo", "", "run processes under a supervisor and narrate what happens"},
   }};
   return texts;

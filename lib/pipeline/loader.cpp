@@ -68,7 +68,7 @@ class loader {
       check_.at_value("", std::string("the pipeline is ") + json_type_name(root), "an object with version, name and stages");
       return finish(std::move(spec));
     }
-    check_.known_keys(root, "", {"version", "name", "description", "stages"}, "key");
+    check_.known_keys(root, "", {"version", "name", "description", "http", "stages"}, "key");
     if (!root.contains("version")) {
       check_.at_value("", "missing \"version\"", "\"version\": 1");
     } else if (root["version"] != 1) {
@@ -77,6 +77,10 @@ class loader {
     if (root.contains("name")) {
       if (root["name"].is_string()) spec.name = root["name"].get<std::string>();
       else check_.at_value("/name", std::string("got ") + json_type_name(root["name"]), "a string");
+    }
+    if (root.contains("http")) {  // `sluice run` checks the address itself (lib/observe)
+      if (root["http"].is_string()) spec.http = root["http"].get<std::string>();
+      else check_.at_value("/http", std::string("got ") + json_type_name(root["http"]), "a string HOST:PORT");
     }
     if (!root.contains("stages") || !root["stages"].is_object() || root["stages"].empty()) {
       check_.at_value(root.contains("stages") ? "/stages" : "", "no stages", "\"stages\": an object of stages by name");

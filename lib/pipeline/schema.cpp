@@ -176,6 +176,7 @@ json pipeline_schema(const registry& r) {
            {{"version", {{"const", 1}}},
             {"name", {{"type", "string"}}},
             {"description", {{"type", "string"}}},
+            {"http", {{"type", "string"}, {"pattern", "^.+:[0-9]{1,5}$"}}},
             {"stages", {{"type", "object"}, {"minProperties", 1}, {"additionalProperties", stage_schema(r)}}}}}};
 }
 

@@ -64,6 +64,9 @@ struct stage_spec {
 struct pipeline_spec {
   std::string name;
   std::string file;
+  /// The file's `http`: HOST:PORT where `sluice run` serves its metrics (--http and SLUICE_HTTP
+  /// win over it); unchecked here.
+  std::optional<std::string> http;
   std::vector<stage_spec> stages;
 
   [[nodiscard]] const stage_spec* find(const std::string& stage) const;

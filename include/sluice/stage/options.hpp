@@ -36,6 +36,15 @@ struct stage_counters {
   std::atomic<std::uint64_t> buffered{0};     ///< events in the output buffer now
   std::atomic<std::uint64_t> outstanding{0};  ///< demand consumers gave and were not served yet
   std::atomic<std::uint64_t> restarts{0};     ///< kept by whoever restarts the stage
+  // Observability (lib/observe): the stage's edges and how it spends its time, summed over copies.
+  std::atomic<std::uint64_t> received{0};       ///< events that reached the stage (before any input queue)
+  std::atomic<std::uint64_t> demand_asked{0};   ///< demand its consumers asked of it
+  std::atomic<std::uint64_t> busy_ns{0};        ///< time spent handling messages (callbacks included)
+  std::atomic<std::uint64_t> idle_ns{0};        ///< time between messages with nothing held back
+  std::atomic<std::uint64_t> back_pressured_ns{0};  ///< time between messages holding events (or a source's will to produce) with no demand downstream
+  std::atomic<std::uint32_t> instances{0};      ///< instances alive now (past init, not yet destroyed)
+  std::atomic<std::uint32_t> handling{0};       ///< instances inside a message handler now
+  std::atomic<std::uint8_t> waiting_back_pressured{0};  ///< 1: the last instance to finish a message was left back-pressured
 };
 
 /// What a producer does when a store into its full buffer dropped events (GenStage's

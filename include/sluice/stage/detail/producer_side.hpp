@@ -68,6 +68,7 @@ class producer_side final : public dispatch_target<Out> {
       ctx().send(a.consumer, stage_cancel_to_consumer{ctx().self(), a.ref, refusal_reason(refusal::unknown_subscription)});
       return;
     }
+    host_.count(&stage_counters::demand_asked, a.n);
     if (consumers_.any_parked() && consumers_.ask_parked(a.ref, a.n)) return;
     on_upstream_demand(dispatcher_->ask(a.n, consumer_ref{a.consumer, a.ref}, *this));
   }

@@ -29,6 +29,7 @@
 #include <sluice/stage/detail/consumer_side.hpp>
 #include <sluice/stage/detail/input_queue.hpp>
 #include <sluice/stage/detail/producer_side.hpp>
+#include <sluice/stage/detail/stage_activity.hpp>
 #include <sluice/stage/detail/protocol.hpp>
 #include <sluice/stage/options.hpp>
 #include <sluice/stage/refusal.hpp>
@@ -66,6 +67,7 @@ class stage_process final : public behaviour, private stage_control {
         consumer_(make_consumer(kind, o)) {}
 
   void init(context& self) override {
+    activity_.begin();
     bind(self);
     if (!registered_.empty() && !self.register_name(registered_)) {
       const std::optional<pid> holder = self.rt().whereis(registered_);
@@ -81,13 +83,16 @@ class stage_process final : public behaviour, private stage_control {
     initial_.clear();
     report_start();
     settle();
+    activity_.end(back_pressured());
   }
 
   void handle(context& self, message& m) override {
+    activity_.begin();
     bind(self);
     on_message(m);
     settle();
     count_state();
+    activity_.end(back_pressured());
   }
 
   void terminate(context& self, const exit_reason& reason) override {
@@ -162,6 +167,17 @@ class stage_process final : public behaviour, private stage_control {
       counters_->buffered.store(producer_.buffered(), std::memory_order_relaxed);
       counters_->outstanding.store(producer_.outstanding(), std::memory_order_relaxed);
     }
+  }
+
+  /// Waiting for demand rather than for events (stage_activity): holding events, or a source able
+  /// to produce, with no demand downstream.
+  [[nodiscard]] bool back_pressured() const noexcept {
+    if constexpr (has_out) {
+      if (producer_.outstanding() != 0) return false;
+      if (kind_ == stage_kind::producer || producer_.buffered() != 0) return true;
+      if constexpr (has_in) return !input_.empty();
+    }
+    return false;
   }
 
   /// Dispatches what the last callback emitted. A producer_consumer's downstream counter drops by
@@ -311,6 +327,7 @@ class stage_process final : public behaviour, private stage_control {
 
   // ---- events in, and the producer_consumer hand-offs ----------------------------------------
   void on_events(stage_events<In>& e) {
+    count(&stage_counters::received, e.events.size());
     if (kind_ != stage_kind::producer_consumer) return consumer_.on_events(e);
     // A producer_consumer takes events even from a subscription gone meanwhile (consume handles
     // them). Nothing queued ahead and demand downstream: handle it at once, as
@@ -390,6 +407,7 @@ class stage_process final : public behaviour, private stage_control {
   std::shared_ptr<start_report> report_;  // sync_start's, until init has reported
   bool ignored_ = false;  // init called ignore()
   std::shared_ptr<stage_counters> counters_;
+  stage_activity activity_{counters_.get()};  // after counters_, which it points into
   std::vector<subscribe_to> initial_;
   std::size_t downstream_ = 0;  // producer_consumer: downstream demand not met yet
   input_t input_;               // producer_consumer: input waiting for downstream demand
