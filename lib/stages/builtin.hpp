@@ -97,5 +97,6 @@ inline stage_type describe(std::string name, stage_role role, std::string descri
 void register_sources(pipeline::registry& r);
 void register_transforms(pipeline::registry& r);
 void register_sinks(pipeline::registry& r);
+void register_window(pipeline::registry& r);
 
 }  // namespace sluice::stages

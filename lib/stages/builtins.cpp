@@ -28,6 +28,7 @@ void register_builtins(pipeline::registry& r) {
   register_sources(r);
   register_transforms(r);
   register_sinks(r);
+  register_window(r);
   register_nats(r);
   register_nats_jetstream(r);
 }

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_support.hpp"
+#include "window_example_check.hpp"
 
 namespace sluice::testing {
 
@@ -179,6 +180,7 @@ inline const std::map<std::string, content_check>& content_checks() {
       {"log_filter.json", check_log_filter}, {"rate_limited.json", check_rate_limited},
       {"partitioned.json", check_partitioned}, {"broadcast.json", check_broadcast},
       {"restart.json", check_restart},
+      {"window_counts.json", check_window_counts},
   };
   return checks;
 }

@@ -1,0 +1,251 @@
+// sluice/flow/keyed_windows.hpp: the windows of every key one stage instance holds.
+//
+// Not a stage: window_stage.hpp (and the JSON `window` stage) feed it events and emit what it
+// hands back. One thread at a time (a stage's process).
+//
+// State: a hash map from key to that key's open windows (a small vector sorted by start: one for
+// tumbling, size/slide for sliding, the open sessions), and a min-heap of window ends for the
+// watermark to close in order. A session that grows or merges pushes its new end; the entry of
+// its old end goes stale and is skipped when the watermark reaches it (the heap holds at most one
+// entry per event within allowed lateness + gap of the newest time). A closed window's state is
+// freed, and a key without open windows leaves the map: memory follows the open windows.
+// The count of open windows is kept in window_metrics::open_windows.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <queue>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <sluice/flow/window_spec.hpp>
+
+namespace sluice::flow {
+
+/// One window's result.
+template <class Key, class R>
+struct window_result {
+  Key key;
+  std::int64_t start_ms = 0;
+  std::int64_t end_ms = 0;  ///< exclusive (count windows: the latest event time)
+  R value;
+  std::uint64_t count = 0;  ///< the values it holds
+  trigger_kind trigger = trigger_kind::watermark;
+};
+
+template <class Key, class Agg, class Hash = std::hash<Key>>
+class keyed_windows {
+ public:
+  using value_type = typename Agg::value_type;
+  using result_type = window_result<Key, typename Agg::result_type>;
+
+  /// Precondition: validate(spec) is empty. `metrics` may be null.
+  keyed_windows(window_spec spec, Agg agg, std::shared_ptr<window_metrics> metrics = nullptr)
+      : spec_(spec), agg_(std::move(agg)), metrics_(std::move(metrics)) {}
+  keyed_windows(const keyed_windows&) = delete;
+  keyed_windows& operator=(const keyed_windows&) = delete;
+  ~keyed_windows() { count_open(-static_cast<std::int64_t>(open_)); }
+
+  /// Adds `v` (key `k`, time `t` ms) to its windows, unless it is late: then nothing is added and
+  /// false is returned (the caller hands the event on as late; counted here). Results of the
+  /// windows this closes (count windows filling, the watermark it moves) go to `out(result&&)`.
+  template <class Out>
+  bool add(const Key& k, std::int64_t t, const value_type& v, Out&& out) {
+    t = clamp_time(t);
+    const stamp s{t, seq_++};
+    if (spec_.kind == window_kind::count) {
+      add_counted(k, v, s, out);
+      return true;
+    }
+    if (spec_.time == time_base::event && is_late(spec_, t, watermark_)) {
+      if (metrics_) metrics_->late_events.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (spec_.kind == window_kind::session) {
+      add_session(k, v, s, out);
+    } else {
+      add_fixed(k, v, s, out);
+    }
+    if (spec_.time == time_base::event) {
+      newest_ = std::max(newest_, t);
+      advance_to(newest_ - spec_.allowed_lateness_ms, out);
+    }
+    return true;
+  }
+
+  /// Moves the watermark to `wm` (never back) and closes every window ending at or before it.
+  template <class Out>
+  void advance_to(std::int64_t wm, Out&& out) {
+    watermark_ = std::max(watermark_, wm);
+    while (!due_.empty() && due_.top().end <= watermark_) {
+      const due d = due_.top();
+      due_.pop();
+      auto it = keys_.find(d.key);
+      if (it == keys_.end()) continue;
+      auto& ws = it->second;
+      auto w = std::find_if(ws.begin(), ws.end(), [&](const window& x) { return x.start == d.start && x.end == d.end; });
+      if (w == ws.end()) continue;  // stale: a session that grew or merged
+      out(make_result(it->first, *w, trigger_kind::watermark));
+      ws.erase(w);
+      closed(it);
+    }
+  }
+
+  /// Closes every open window (the input ended): trigger `end`.
+  template <class Out>
+  void close_all(Out&& out) {
+    for (auto& [k, ws] : keys_) {
+      for (window& w : ws) out(make_result(k, w, trigger_kind::end));
+    }
+    count_open(-static_cast<std::int64_t>(open_));
+    open_ = 0;
+    keys_.clear();
+    due_ = {};
+  }
+
+  /// Partial results (trigger `every_ms`) of the windows changed since the last call.
+  template <class Out>
+  void emit_changed(Out&& out) {
+    for (auto& [k, ws] : keys_) {
+      for (window& w : ws) {
+        if (!w.changed) continue;
+        w.changed = false;
+        out(make_result(k, w, trigger_kind::every_ms));
+      }
+    }
+    changed_ = false;
+  }
+
+  /// The earliest end of an open time window, if any (what a processing-time timer waits for).
+  std::optional<std::int64_t> next_end() const {
+    if (due_.empty()) return std::nullopt;
+    return due_.top().end;
+  }
+  /// Whether a window changed since emit_changed.
+  bool changed() const noexcept { return changed_; }
+  std::size_t open() const noexcept { return open_; }
+  std::int64_t watermark() const noexcept { return watermark_; }
+  const window_spec& spec() const noexcept { return spec_; }
+
+ private:
+  struct window {
+    std::int64_t start;
+    std::int64_t end;
+    typename Agg::acc_type acc;
+    std::uint64_t n = 0;
+    bool changed = false;
+  };
+  using windows = std::vector<window>;
+  struct due {
+    std::int64_t end;
+    std::int64_t start;
+    Key key;
+    bool operator>(const due& o) const noexcept { return end > o.end; }
+  };
+
+  template <class Out>
+  void add_fixed(const Key& k, const value_type& v, stamp s, Out& out) {
+    windows& ws = keys_[k];
+    const std::int64_t step = spec_.kind == window_kind::sliding ? spec_.slide_ms : spec_.size_ms;
+    const std::int64_t last = last_window_start(spec_, s.time_ms);
+    for (std::int64_t start = first_window_start(spec_, s.time_ms); start <= last; start += step) {
+      auto w = std::find_if(ws.begin(), ws.end(), [&](const window& x) { return x.start == start; });
+      if (w == ws.end()) w = open_window(k, ws, start, start + spec_.size_ms);
+      add_to(k, *w, v, s, out);
+    }
+  }
+
+  template <class Out>
+  void add_session(const Key& k, const value_type& v, stamp s, Out& out) {
+    windows& ws = keys_[k];
+    window merged{s.time_ms, s.time_ms + spec_.gap_ms, agg_.init()};
+    // Every open session the new one overlaps joins it (sessions of one key never overlap).
+    auto overlaps = [&](const window& w) { return w.start < merged.end && merged.start < w.end; };
+    std::size_t joined = 0;
+    for (window& w : ws) {
+      if (!overlaps(w)) continue;
+      merged.start = std::min(merged.start, w.start);
+      merged.end = std::max(merged.end, w.end);
+      agg_.merge(merged.acc, std::move(w.acc));
+      merged.n += w.n;
+      w.n = std::numeric_limits<std::uint64_t>::max();  // marks it joined
+      ++joined;
+    }
+    std::erase_if(ws, [](const window& w) { return w.n == std::numeric_limits<std::uint64_t>::max(); });
+    count_open(1 - static_cast<std::int64_t>(joined));
+    open_ = open_ + 1 - joined;
+    due_.push({merged.end, merged.start, k});
+    auto at = std::lower_bound(ws.begin(), ws.end(), merged.start, [](const window& w, std::int64_t x) { return w.start < x; });
+    auto w = ws.insert(at, std::move(merged));
+    add_to(k, *w, v, s, out);
+  }
+
+  template <class Out>
+  void add_counted(const Key& k, const value_type& v, stamp s, Out& out) {
+    auto it = keys_.find(k);
+    if (it == keys_.end()) it = keys_.emplace(k, windows{}).first;
+    windows& ws = it->second;
+    if (ws.empty()) open_window(k, ws, s.time_ms, s.time_ms, false);
+    window& w = ws.front();
+    w.start = std::min(w.start, s.time_ms);
+    w.end = std::max(w.end, s.time_ms);
+    add_to(k, w, v, s, out);
+    if (w.n < spec_.count) return;
+    out(make_result(it->first, w, trigger_kind::count));
+    ws.clear();
+    closed(it);
+  }
+
+  typename windows::iterator open_window(const Key& k, windows& ws, std::int64_t start, std::int64_t end, bool timed = true) {
+    ++open_;
+    count_open(1);
+    if (timed) due_.push({end, start, k});
+    auto at = std::lower_bound(ws.begin(), ws.end(), start, [](const window& w, std::int64_t x) { return w.start < x; });
+    return ws.insert(at, window{start, end, agg_.init()});
+  }
+
+  template <class Out>
+  void add_to(const Key& k, window& w, const value_type& v, stamp s, Out& out) {
+    agg_.add(w.acc, v, s);
+    ++w.n;
+    w.changed = true;
+    changed_ = true;
+    if (spec_.every_events != 0 && w.n % spec_.every_events == 0 &&
+        !(spec_.kind == window_kind::count && w.n == spec_.count)) {
+      out(make_result(k, w, trigger_kind::every_events));
+    }
+  }
+
+  result_type make_result(const Key& k, const window& w, trigger_kind why) {
+    if (metrics_) metrics_->results.fetch_add(1, std::memory_order_relaxed);
+    return result_type{k, w.start, w.end, agg_.result(w.acc), w.n, why};
+  }
+
+  /// After windows of `it` closed: its state goes once it has none.
+  void closed(typename std::unordered_map<Key, windows, Hash>::iterator it) {
+    --open_;
+    count_open(-1);
+    if (it->second.empty()) keys_.erase(it);
+  }
+
+  void count_open(std::int64_t delta) noexcept {
+    if (metrics_ && delta != 0) metrics_->open_windows.fetch_add(delta, std::memory_order_relaxed);
+  }
+
+  window_spec spec_;
+  Agg agg_;
+  std::shared_ptr<window_metrics> metrics_;
+  std::unordered_map<Key, windows, Hash> keys_;
+  std::priority_queue<due, std::vector<due>, std::greater<>> due_;
+  std::size_t open_ = 0;
+  bool changed_ = false;  // some window changed since emit_changed
+  std::uint64_t seq_ = 0;
+  std::int64_t newest_ = std::numeric_limits<std::int64_t>::min();
+  std::int64_t watermark_ = std::numeric_limits<std::int64_t>::min();
+};
+
+}  // namespace sluice::flow
