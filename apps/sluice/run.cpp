@@ -171,6 +171,11 @@ void print_summary(const std::vector<pipeline::stage_report>& stages, std::chron
         << c.dropped.load() << std::setw(10) << c.skipped.load() << std::setw(10) << c.restarts.load() << std::setw(10)
         << seconds.str() << "\n";
   }
+  for (auto& s : stages) {  // what only some stage types count
+    if (const auto late = s.counters->late.load(); late > 0) {
+      err << "stage \"" << s.name << "\": " << late << " late events (handed on as {\"late\": event})\n";
+    }
+  }
   err << "wall time: " << std::fixed << std::setprecision(3) << std::chrono::duration<double>(wall).count() << " s\n";
 }
 

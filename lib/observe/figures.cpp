@@ -29,6 +29,11 @@ stage_totals read_totals(const stage_counters& c) noexcept {
   t.received = load(c.received);
   t.dropped = load(c.dropped);
   t.skipped = load(c.skipped);
+  t.acknowledged = load(c.acknowledged);
+  t.failed = load(c.failed);
+  t.redelivered = load(c.redelivered);
+  t.late = load(c.late);
+  t.open_windows = c.open_windows.load(std::memory_order_relaxed);
   t.restarts = load(c.restarts);
   t.buffered = load(c.buffered);
   t.demand_outstanding = load(c.outstanding);

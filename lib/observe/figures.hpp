@@ -22,6 +22,8 @@ namespace sluice::observe {
 struct stage_totals {
   std::uint64_t events_in = 0, events_out = 0, received = 0, dropped = 0, skipped = 0, restarts = 0;
   std::uint64_t buffered = 0, demand_outstanding = 0, demand_asked = 0;
+  std::uint64_t acknowledged = 0, failed = 0, redelivered = 0, late = 0;
+  std::int64_t open_windows = 0;
   std::uint64_t busy_ns = 0, idle_ns = 0, back_pressured_ns = 0;
   std::uint32_t instances = 0, handling = 0;
   bool waiting_back_pressured = false;

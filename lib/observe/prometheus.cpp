@@ -85,6 +85,18 @@ void stage_counter_metrics(writer& w) {
               [](const stage_figures& s) { return d(s.totals.dropped); });
   w.per_stage("sluice_stage_events_skipped_total", "counter", "Inputs the stage's own code skipped (on_error skip).",
               [](const stage_figures& s) { return d(s.totals.skipped); });
+  w.per_stage("sluice_stage_events_acknowledged_total", "counter",
+              "Events of this source settled as handled: acknowledged to the server (nats_jetstream).",
+              [](const stage_figures& s) { return d(s.totals.acknowledged); });
+  w.per_stage("sluice_stage_events_failed_total", "counter",
+              "Events of this source settled as failed: negatively acknowledged, so the server redelivers them.",
+              [](const stage_figures& s) { return d(s.totals.failed); });
+  w.per_stage("sluice_stage_events_redelivered_total", "counter", "Events the server delivered to this source again.",
+              [](const stage_figures& s) { return d(s.totals.redelivered); });
+  w.per_stage("sluice_stage_events_late_total", "counter", "Late events a window stage handed on as {\"late\": event} (never dropped).",
+              [](const stage_figures& s) { return d(s.totals.late); });
+  w.per_stage("sluice_stage_open_windows", "gauge", "Windows of a window stage holding state now (all copies).",
+              [](const stage_figures& s) { return static_cast<double>(s.totals.open_windows); });
   w.per_stage("sluice_stage_restarts_total", "counter", "Instances of the stage replaced after an abnormal exit.",
               [](const stage_figures& s) { return d(s.totals.restarts); });
   w.per_stage("sluice_stage_demand_asked_total", "counter", "Demand (in events) the stage's consumers asked of it.",

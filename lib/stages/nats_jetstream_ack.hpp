@@ -35,6 +35,7 @@ class jetstream_ack final : public pipeline::acknowledgement {
                                                                   : natsMsg_NakWithDelay(msg_, link_->nak_delay_ms, nullptr);
     // Relaxed: a statistic. A failed ack (connection closed for good) means a redelivery.
     if (st != NATS_OK) link_->counters->ack_failures.fetch_add(1, std::memory_order_relaxed);
+    if (link_->stats) (outcome == pipeline::ack_outcome::acked ? link_->stats->acknowledged : link_->stats->failed).fetch_add(1, std::memory_order_relaxed);
     delete this;  // the last holder is gone: nobody touches this object again
   }
 

@@ -188,7 +188,10 @@ bool jetstream_fetcher::take(natsMsg* m, std::int64_t now, jetstream_batch& batc
   auto& counters = *link_->counters;
   // Relaxed: statistics.
   counters.received.fetch_add(1, std::memory_order_relaxed);
-  if (d.delivered > 1) counters.redelivered.fetch_add(1, std::memory_order_relaxed);
+  if (d.delivered > 1) {
+    counters.redelivered.fetch_add(1, std::memory_order_relaxed);
+    if (link_->stats) link_->stats->redelivered.fetch_add(1, std::memory_order_relaxed);
+  }
   auto parsed = parser_.parse(std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))));
   if (!parsed) return reject(m, d.stream_seq, parsed.error().message, batch);
   pipeline::event& e = parsed.value();

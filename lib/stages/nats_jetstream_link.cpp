@@ -47,6 +47,7 @@ class opener {
     r_.link->nak_delay_ms = s_.nak_delay_ms;
     r_.link->flush_timeout_ms = s_.connection.connect_timeout_ms;
     r_.link->counters = std::move(counters);
+    r_.link->stats = stats;
     std::string problem = connect();
     if (problem.empty()) problem = stream();
     if (problem.empty()) problem = consumer();

@@ -35,6 +35,7 @@ struct jetstream_link {
   std::int64_t nak_delay_ms = 0;
   std::int64_t flush_timeout_ms = 2000;
   std::shared_ptr<jetstream_counters> counters;  ///< never null
+  std::shared_ptr<stage_counters> stats;         ///< the stage's counters (acknowledged, failed); may be null
 };
 
 /// A link, or why there is none (`error` names the server, stream, consumer or subject), plus

@@ -255,10 +255,11 @@ class window_stage final : public producer_consumer<event, event> {
         e.ack().done();  // in a window now: its result is derived state
         continue;
       }
-      if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
+      if (counters_) counters_->late.fetch_add(1, std::memory_order_relaxed);
       ctx.emit(late(std::move(e)));
     }
     arm(ctx);
+    report_open_windows();
   }
 
   void handle_info(message& m, stage_context<event>& ctx) override {
@@ -270,11 +271,17 @@ class window_stage final : public producer_consumer<event, event> {
       windows_.emit_changed(emit_results{&ctx});
     }
     arm(ctx);
+    report_open_windows();
   }
 
   bool handle_input_end(stage_context<event>& ctx) override {
     windows_.close_all(emit_results{&ctx});
+    report_open_windows();
     return true;
+  }
+
+  ~window_stage() override {
+    if (counters_) counters_->open_windows.fetch_sub(reported_open_, std::memory_order_relaxed);  // a crashed copy's windows are gone
   }
 
  private:
@@ -350,6 +357,15 @@ class window_stage final : public producer_consumer<event, event> {
     throw std::runtime_error("window stage \"" + name_ + "\": event " + std::to_string(position_) + " of its input (" + shown + "): " + why);
   }
 
+  /// Brings the stage's open_windows gauge (summed over copies) up to this copy's count: once per
+  /// message, not per window.
+  void report_open_windows() {
+    if (!counters_) return;
+    const std::int64_t now = metrics_->open_windows.load(std::memory_order_relaxed);
+    counters_->open_windows.fetch_add(now - reported_open_, std::memory_order_relaxed);  // relaxed: a statistic
+    reported_open_ = now;
+  }
+
   void arm(stage_context<event>& ctx) {
     const flow::window_spec& s = windows_.spec();
     if (s.time == flow::time_base::processing && !close_armed_) {
@@ -377,6 +393,7 @@ class window_stage final : public producer_consumer<event, event> {
   std::uint64_t position_ = 0;
   bool close_armed_ = false;
   bool every_armed_ = false;
+  std::int64_t reported_open_ = 0;  // this copy's share of counters_->open_windows
 };
 
 void emit_results::operator()(windows_type::result_type&& r) const { ctx->emit(window_stage::result_event(r)); }

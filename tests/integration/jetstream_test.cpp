@@ -108,9 +108,9 @@ struct running {
 };
 
 running start_pair(runtime& rt, stages::jetstream_settings s, std::shared_ptr<seen_state> state, settle_policy policy,
-                   std::shared_ptr<stages::jetstream_counters> counters = {}) {
+                   std::shared_ptr<stages::jetstream_counters> counters = {}, std::shared_ptr<stage_counters> stats = {}) {
   running r;
-  r.source = start(rt, stages::make_jetstream_source(std::move(s), "js", nullptr, std::move(counters)));
+  r.source = start(rt, stages::make_jetstream_source(std::move(s), "js", std::move(stats), std::move(counters)));
   r.sink = start(rt, std::make_unique<settling_consumer>(std::move(state), std::move(policy)));
   auto sub = subscribe(rt, r.sink, r.source);
   REQUIRE_MESSAGE(sub.ref.has_value(), "subscribe failed: ", sub.error.to_string());
@@ -160,7 +160,8 @@ TEST_CASE("every published message reaches the consumer once, and all are acknow
   auto s = settings_for(server, "ORDERS", "all");
   s.max_batch = 300;  // several pulls, each asking for what demand allows
   auto counters = std::make_shared<stages::jetstream_counters>();
-  auto r = start_pair(rt, s, state, done_always, counters);
+  auto stats = std::make_shared<stage_counters>();  // what /metrics shows as acknowledged
+  auto r = start_pair(rt, s, state, done_always, counters, stats);
   REQUIRE(state->wait_until([&] { return state->deliveries.size() == n; }, test_clock::now() + watchdog));
   CHECK(settles(js, "ORDERS", "all", test_clock::now() + watchdog));
   drain(rt, r.source);
@@ -170,6 +171,8 @@ TEST_CASE("every published message reaches the consumer once, and all are acknow
   CHECK(state->deliveries.begin()->first == 1);
   CHECK(state->deliveries.rbegin()->first == n);
   CHECK(state->payloads.front() == R"({"n":1})");
+  CHECK(stats->acknowledged.load() == n);  // the sink settled each (its exit was awaited above)
+  CHECK(stats->failed.load() == 0);
   // Pulls ask for batches (never 1 at a time): 5000 / 300 is 17 full ones; a few more are fine
   // (a pull sent when demand was partly granted, the idle pull at the end).
   MESSAGE("pulls: ", counters->pulls.load());
@@ -187,7 +190,8 @@ TEST_CASE("an event destroyed without done() is negatively acknowledged and rede
   auto counters = std::make_shared<stages::jetstream_counters>();
   // Sequence 3 fails the first time it is seen, then is done like the rest.
   auto policy = [](std::uint64_t seq, int before) { return seq != 3 || before > 0; };
-  auto r = start_pair(rt, settings_for(server, "ORDERS", "redo"), state, policy, counters);
+  auto stats = std::make_shared<stage_counters>();
+  auto r = start_pair(rt, settings_for(server, "ORDERS", "redo"), state, policy, counters, stats);
   REQUIRE(state->wait_until([&] { return state->deliveries.size() == 10 && state->deliveries[3] == 2; },
                             test_clock::now() + watchdog));
   CHECK(settles(js, "ORDERS", "redo", test_clock::now() + watchdog));
@@ -196,6 +200,9 @@ TEST_CASE("an event destroyed without done() is negatively acknowledged and rede
   std::lock_guard lock(state->mutex);
   CHECK(state->total == 11);
   CHECK(counters->redelivered.load() == 1);
+  CHECK(stats->failed.load() == 1);        // sequence 3's first delivery, nacked
+  CHECK(stats->acknowledged.load() == 10);
+  CHECK(stats->redelivered.load() == 1);
 }
 
 TEST_CASE("pulls that expire with nothing delivered keep their credit: messages published later still arrive") {

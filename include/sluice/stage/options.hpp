@@ -36,6 +36,13 @@ struct stage_counters {
   std::atomic<std::uint64_t> buffered{0};     ///< events in the output buffer now
   std::atomic<std::uint64_t> outstanding{0};  ///< demand consumers gave and were not served yet
   std::atomic<std::uint64_t> restarts{0};     ///< kept by whoever restarts the stage
+  // Kept by a source whose events carry acknowledgements the server settles (nats_jetstream).
+  std::atomic<std::uint64_t> acknowledged{0};  ///< its events settled as handled (acked)
+  std::atomic<std::uint64_t> failed{0};        ///< its events settled as failed (nacked: the server redelivers)
+  std::atomic<std::uint64_t> redelivered{0};   ///< events the server delivered to it again
+  // Kept by a window stage.
+  std::atomic<std::uint64_t> late{0};          ///< late events handed on as {"late": event}
+  std::atomic<std::int64_t> open_windows{0};   ///< windows holding state now
   // Observability (lib/observe): the stage's edges and how it spends its time, summed over copies.
   std::atomic<std::uint64_t> received{0};       ///< events that reached the stage (before any input queue)
   std::atomic<std::uint64_t> demand_asked{0};   ///< demand its consumers asked of it
