@@ -6,6 +6,7 @@
 #include "process_scenarios.hpp"
 #include "scenario.hpp"
 #include "stage_scenarios.hpp"
+#include "window_scenarios.hpp"
 
 #include <iterator>
 
@@ -21,6 +22,7 @@ std::vector<scenario> all_scenarios(const settings& s) {
   std::vector<scenario> all;
   append(all, process_scenarios());
   append(all, stage_scenarios());
+  append(all, window_scenarios());
   append(all, cli_scenarios(s));
   append(all, jetstream_scenarios(s.sluice_binary));
   append(all, cli_observe_scenarios(s.sluice_binary));  // issue 16

@@ -8,12 +8,6 @@ namespace sluice::flow {
 
 namespace {
 
-/// a / b rounded toward minus infinity (b > 0).
-std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
-  const std::int64_t q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
 std::string out_of_range(const char* field, std::int64_t got, std::int64_t lo, std::int64_t hi) {
   return std::string(field) + " is " + std::to_string(got) + ", expected " + std::to_string(lo) + " to " + std::to_string(hi);
 }
@@ -65,8 +59,6 @@ std::string validate(const window_spec& s) {
   return {};
 }
 
-std::int64_t clamp_time(std::int64_t t) noexcept { return std::clamp(t, -max_time_ms, max_time_ms); }
-
 std::int64_t ms_from_ns(std::int64_t ns) noexcept {
   // To the nearest microsecond first: 1700000000.123 s is 1700000000.12299990654 as a double, whose
   // nanoseconds end in ...122999907; its digits say millisecond 123, and so does its microsecond.
@@ -76,27 +68,6 @@ std::int64_t ms_from_ns(std::int64_t ns) noexcept {
 
 std::int64_t wall_clock_ms() noexcept {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::int64_t last_window_start(const window_spec& s, std::int64_t t) noexcept {
-  const std::int64_t step = s.kind == window_kind::sliding ? s.slide_ms : s.size_ms;
-  return floor_div(t, step) * step;
-}
-
-std::int64_t first_window_start(const window_spec& s, std::int64_t t) noexcept {
-  if (s.kind != window_kind::sliding) return last_window_start(s, t);
-  // The smallest multiple of slide above t - size: windows [k*slide, k*slide + size) holding t.
-  return (floor_div(t - s.size_ms, s.slide_ms) + 1) * s.slide_ms;
-}
-
-bool is_late(const window_spec& s, std::int64_t t, std::int64_t wm) noexcept {
-  switch (s.kind) {
-    case window_kind::tumbling:
-    case window_kind::sliding: return first_window_start(s, t) + s.size_ms <= wm;
-    case window_kind::session: return t < wm;
-    case window_kind::count: return false;
-  }
-  return false;
 }
 
 }  // namespace sluice::flow

@@ -84,8 +84,14 @@ struct stamp {
   }
 };
 
+/// a / b rounded toward minus infinity (b > 0).
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
 /// `t` clamped into [-max_time_ms, max_time_ms].
-std::int64_t clamp_time(std::int64_t t) noexcept;
+inline std::int64_t clamp_time(std::int64_t t) noexcept { return t < -max_time_ms ? -max_time_ms : (t > max_time_ms ? max_time_ms : t); }
 /// Milliseconds from nanoseconds since the epoch: to the nearest microsecond, then rounded down
 /// (so that seconds written with decimals, converted through a double, land in the millisecond
 /// their digits say).
@@ -93,11 +99,32 @@ std::int64_t ms_from_ns(std::int64_t ns) noexcept;
 /// The wall clock in milliseconds since the epoch.
 std::int64_t wall_clock_ms() noexcept;
 
-/// Tumbling and sliding: the start of the first (earliest) window holding time `t`.
-std::int64_t first_window_start(const window_spec& s, std::int64_t t) noexcept;
+// Inline: called per event.
+
 /// Tumbling and sliding: the start of the last window holding time `t`.
-std::int64_t last_window_start(const window_spec& s, std::int64_t t) noexcept;
-/// Whether an event at time `t` is late under watermark `wm` (see the file comment).
-bool is_late(const window_spec& s, std::int64_t t, std::int64_t wm) noexcept;
+inline std::int64_t last_window_start(const window_spec& s, std::int64_t t) noexcept {
+  const std::int64_t step = s.kind == window_kind::sliding ? s.slide_ms : s.size_ms;
+  return floor_div(t, step) * step;
+}
+
+/// Tumbling and sliding: the start of the first (earliest) window holding time `t`.
+inline std::int64_t first_window_start(const window_spec& s, std::int64_t t) noexcept {
+  if (s.kind != window_kind::sliding) return last_window_start(s, t);
+  // The smallest multiple of slide above t - size: windows [k*slide, k*slide + size) holding t.
+  return (floor_div(t - s.size_ms, s.slide_ms) + 1) * s.slide_ms;
+}
+
+/// Whether an event at time `t` is late under watermark `wm` (see the file comment). Never when
+/// `t` is at or past the watermark: every window holding `t` ends after it.
+inline bool is_late(const window_spec& s, std::int64_t t, std::int64_t wm) noexcept {
+  if (t >= wm) return false;
+  switch (s.kind) {
+    case window_kind::tumbling:
+    case window_kind::sliding: return first_window_start(s, t) + s.size_ms <= wm;
+    case window_kind::session: return true;
+    case window_kind::count: return false;
+  }
+  return false;
+}
 
 }  // namespace sluice::flow
