@@ -64,9 +64,9 @@ int graph_command(const std::vector<std::string>& args, std::ostream& out, std::
     else out << "  " << s.name << "[\"" << label << "\"]\n";
   }
   for (auto& s : spec->stages) {
-    for (auto& sub : s.subscribe_to) {
-      if (dot) out << "  " << dot_id(sub.stage) << " -> " << dot_id(s.name) << ";\n";
-      else out << "  " << sub.stage << " --> " << s.name << "\n";
+    for (auto& sub : s.subscribe_to) {  // a dead-letter edge (on_error.dead_letter) is dashed and labelled
+      if (dot) out << "  " << dot_id(sub.stage) << " -> " << dot_id(s.name) << (sub.dead_letters ? " [style=dashed, label=\"dead letters\"]" : "") << ";\n";
+      else out << "  " << sub.stage << (sub.dead_letters ? " -. dead letters .-> " : " --> ") << s.name << "\n";
     }
   }
   if (dot) out << "}\n";

@@ -29,6 +29,8 @@ stage_totals read_totals(const stage_counters& c) noexcept {
   t.received = load(c.received);
   t.dropped = load(c.dropped);
   t.skipped = load(c.skipped);
+  t.retried = load(c.retried);
+  t.dead_lettered = load(c.dead_lettered);
   t.restarts = load(c.restarts);
   t.buffered = load(c.buffered);
   t.demand_outstanding = load(c.outstanding);

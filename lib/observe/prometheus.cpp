@@ -85,6 +85,10 @@ void stage_counter_metrics(writer& w) {
               [](const stage_figures& s) { return d(s.totals.dropped); });
   w.per_stage("sluice_stage_events_skipped_total", "counter", "Inputs the stage's own code skipped (on_error skip).",
               [](const stage_figures& s) { return d(s.totals.skipped); });
+  w.per_stage("sluice_stage_events_retried_total", "counter", "Runs of a failed input again (on_error retry).",
+              [](const stage_figures& s) { return d(s.totals.retried); });
+  w.per_stage("sluice_stage_events_dead_lettered_total", "counter", "Failed inputs sent to the stage's dead-letter stage (on_error dead_letter).",
+              [](const stage_figures& s) { return d(s.totals.dead_lettered); });
   w.per_stage("sluice_stage_restarts_total", "counter", "Instances of the stage replaced after an abnormal exit.",
               [](const stage_figures& s) { return d(s.totals.restarts); });
   w.per_stage("sluice_stage_demand_asked_total", "counter", "Demand (in events) the stage's consumers asked of it.",
