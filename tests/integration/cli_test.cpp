@@ -368,8 +368,8 @@ TEST_CASE("`sluice schema` is JSON Schema with a branch for every stage type") {
     for (auto& branch : schema["properties"]["stages"]["additionalProperties"]["allOf"][0]["anyOf"]) {
       types.insert(branch["properties"]["type"]["const"].get<std::string>());
     }
-    std::set<std::string> expected{"batch", "file", "generate", "jq", "nats", "nats_jetstream", "null", "range", "rate_limit", "stdin", "stdout", "tick"};
-    if (with_plugin) expected.insert({"explode", "flaky"});
+    std::set<std::string> expected{"batch", "file", "generate", "jq", "nats", "nats_jetstream", "null", "range", "rate_limit", "stdin", "stdout", "tick", "window"};
+    if (with_plugin) expected.insert({"explode", "flaky", "fragile"});
     CHECK(types == expected);
   }
 }
