@@ -130,7 +130,11 @@ void on_error_key(checker& check, stage_spec& s, const ojson& v) {
     return;
   }
   check.known_keys(v, ptr, key_names(key_scope::on_error), "on_error key");
-  if (v.contains("retry")) retry_key(check, policy, v["retry"], ptr + "/retry");
+  if (v.contains("retry") && s.role == stage_role::source) {
+    check.at_key(ptr + "/retry", "a source reads each input once: it cannot run one again", "no \"retry\" on a source");
+  } else if (v.contains("retry")) {
+    retry_key(check, policy, v["retry"], ptr + "/retry");
+  }
   if (v.contains("dead_letter")) {
     const ojson& d = v["dead_letter"];
     if (!d.is_string() || d.get<std::string>().empty()) {

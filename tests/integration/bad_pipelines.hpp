@@ -496,6 +496,15 @@ inline std::vector<bad_pipeline> bad_pipelines() {
 })";
   add("on_error given twice", t, "/stages/double/on_error", position_of(t, "\"on_error\": \"fail\""),
       "\"on_error\" is given twice: here and in \"options\"");
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "file", "options": {"path": "in.jsonl", "format": "jsonl"}, "on_error": {"retry": {"max": 1}, "dead_letter": "out"}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("retries on a source", t, "/stages/numbers/on_error/retry", position_of(t, "\"retry\""),
+      "a source reads each input once: it cannot run one again");
   return cases;
 }
 

@@ -175,6 +175,50 @@ TEST_CASE("retries and then fail: the stage fails naming the event and its attem
   CHECK(out[1] == json{{"n", 2}, {"y", 3}});
 }
 
+TEST_CASE("a file source sends its bad lines to the dead-letter stage (the line as a string, or null when too long)") {
+  temp_dir dir;
+  std::string text;
+  for (std::size_t i = 1; i <= 1000; ++i) {
+    if (i == 300) text += "{\"n\": 300,\n";                                  // not JSON
+    else if (i == 600) text += "\"caf\xff\"\n";                                // not UTF-8
+    else if (i == 900) text += "{\"n\": 900, \"pad\": \"" + std::string(200, 'x') + "\"}\n";  // too long
+    else text += "{\"n\":" + std::to_string(i) + "}\n";
+  }
+  dir.write("in.jsonl", text);
+  const auto r = run_pipeline(dir, R"({
+  "version": 1,
+  "stages": {
+    "lines": {"type": "file", "options": {"path": "${OUT_DIR}/in.jsonl", "format": "jsonl", "max_line_bytes": 100},
+              "on_error": {"dead_letter": "dead"}},
+    "out": {"type": "file", "options": {"path": "${OUT_DIR}/out.jsonl"}, "subscribe_to": "lines"},
+    "dead": {"type": "file", "options": {"path": "${OUT_DIR}/dead.jsonl"}}
+  }
+})");
+  INFO(describe(r));
+  REQUIRE(r.code() == 0);
+  std::vector<json> expected;
+  for (std::size_t i = 1; i <= 1000; ++i) {
+    if (i != 300 && i != 600 && i != 900) expected.push_back(json{{"n", i}});
+  }
+  CHECK(whole_jsonl(read_file(dir / "out.jsonl")) == expected);
+  const auto dead = whole_jsonl(read_file(dir / "dead.jsonl"));
+  REQUIRE(dead.size() == 3);
+  CHECK(dead[0]["event"] == "{\"n\": 300,");
+  CHECK(dead[1]["event"] == "\"caf\xef\xbf\xbd\"");  // the bad byte replaced (U+FFFD)
+  CHECK(dead[2]["event"].is_null());
+  const std::string file = (dir / "in.jsonl").string();
+  CHECK(dead[0]["error"].get<std::string>().starts_with(file + ":300: "));
+  CHECK(dead[1]["error"].get<std::string>().starts_with(file + ":600: not valid UTF-8"));
+  CHECK(dead[2]["error"] == file + ":900: line longer than max_line_bytes (100 bytes)");
+  for (const json& d : dead) {
+    CHECK(d["stage"] == "lines");
+    CHECK(d["attempts"] == 1);
+  }
+  const auto s = parse_summary(r.err);
+  CHECK(s["lines"].dead_letters == 3);
+  CHECK(s["dead"].in == 3);
+}
+
 // --- a plugin's event_transform (tests/plugin: `fragile` throws on the event `at`) ------------------
 
 /// numbers 1..1000 -> fragile (with `on_error`) -> out.jsonl, and `dead` writing dead.jsonl; run
