@@ -213,6 +213,31 @@ TEST_SUITE("acks") {
     CHECK(f.lines_of("dead.jsonl") == 20);
   }
 
+  TEST_CASE("a slow dead-letter stage holds the failing stage back, and gets every dead letter, in order") {
+    // Every event fails; the dead letters go through a rate_limit (the dead-letter stage, a
+    // transform) with a small max_demand, so most of the time letters wait and the stage's other
+    // consumer's demand is held back.
+    fixture f;
+    const auto outcome = f.run(R"j({"version": 1, "stages": {
+      "src": {"type": "acked", "options": {"to": 3000}},
+      "check": {"type": "jq", "subscribe_to": "src", "options": {"filter": "if .n > 500 then error(\"bad\") else . end"},
+                "on_error": {"dead_letter": "slow"}},
+      "out": {"type": "file", "subscribe_to": "check", "options": {"path": ")j" + f.out("out.jsonl") + R"j("}},
+      "slow": {"type": "rate_limit", "options": {"per_second": 20000}},
+      "dead": {"type": "file", "subscribe_to": {"stage": "slow", "max_demand": 5}, "options": {"path": ")j" + f.out("dead.jsonl") + R"j("}}}})j");
+    CHECK(outcome.ok);
+    REQUIRE(f.book->all_settled());
+    CHECK(f.book->acked == 3000);
+    CHECK(f.book->nacked == 0);
+    CHECK(f.lines_of("out.jsonl") == 500);
+    std::ifstream in(f.dir / "dead.jsonl");
+    std::size_t n = 500;
+    bool ordered = true;
+    for (std::string line; std::getline(in, line);) ordered = ordered && line.starts_with("{\"event\":{\"n\":" + std::to_string(++n) + "}");
+    CHECK(ordered);
+    CHECK(n == 3000);
+  }
+
   TEST_CASE("dead letters bypass a broadcast: each branch gets the good events, the dead-letter stage the bad ones") {
     fixture f;
     const auto outcome = f.run(R"j({"version": 1, "stages": {
