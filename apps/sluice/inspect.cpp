@@ -64,9 +64,9 @@ int graph_command(const std::vector<std::string>& args, std::ostream& out, std::
     else out << "  " << s.name << "[\"" << label << "\"]\n";
   }
   for (auto& s : spec->stages) {
-    for (auto& sub : s.subscribe_to) {
-      if (dot) out << "  " << dot_id(sub.stage) << " -> " << dot_id(s.name) << ";\n";
-      else out << "  " << sub.stage << " --> " << s.name << "\n";
+    for (auto& sub : s.subscribe_to) {  // a dead-letter edge (on_error.dead_letter) is dashed and labelled
+      if (dot) out << "  " << dot_id(sub.stage) << " -> " << dot_id(s.name) << (sub.dead_letters ? " [style=dashed, label=\"dead letters\"]" : "") << ";\n";
+      else out << "  " << sub.stage << (sub.dead_letters ? " -. dead letters .-> " : " --> ") << s.name << "\n";
     }
   }
   if (dot) out << "}\n";
@@ -83,7 +83,8 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
     json all = json::array();
     for (auto& [name, variants] : types.types()) {
       for (auto& t : variants) {
-        all.push_back({{"type", name}, {"role", pipeline::to_string(t.role)}, {"description", t.description}, {"options", pipeline::options_schema(t)}});
+        all.push_back({{"type", name}, {"role", pipeline::to_string(t.role)}, {"description", t.description},
+                       {"options", pipeline::options_schema(t)}, {"routes_failures", t.routes_failures}});
       }
     }
     out << all.dump(2) << "\n";
@@ -92,6 +93,7 @@ int stages_command(const std::vector<std::string>& args, std::ostream& out, std:
   for (auto& [name, variants] : types.types()) {
     for (auto& t : variants) {
       out << name << " (" << pipeline::to_string(t.role) << ")\n  " << t.description << "\n";
+      if (t.routes_failures) out << "  takes \"on_error\" (retries, dead letters)\n";
       for (auto& opt : t.options) {
         out << "    " << opt.name << ": " << pipeline::to_string(opt.type) << (opt.required ? ", required" : "");
         if (opt.default_value) out << ", default " << opt.default_value->dump();

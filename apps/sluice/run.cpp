@@ -158,7 +158,8 @@ class stats_printer {
 void print_summary(const std::vector<pipeline::stage_report>& stages, std::chrono::steady_clock::duration wall,
                    std::ostream& err) {
   err << std::left << std::setw(18) << "stage" << std::setw(12) << "type" << std::right << std::setw(12) << "in"
-      << std::setw(12) << "out" << std::setw(10) << "dropped" << std::setw(10) << "skipped" << std::setw(10) << "restarts"
+      << std::setw(12) << "out" << std::setw(10) << "dropped" << std::setw(10) << "skipped" << std::setw(10) << "retried"
+      << std::setw(14) << "dead_letters" << std::setw(10) << "restarts"
       << std::setw(10) << "wall" << "\n";
   for (auto& s : stages) {
     auto& c = *s.counters;
@@ -168,7 +169,8 @@ void print_summary(const std::vector<pipeline::stage_report>& stages, std::chron
     err << std::left << std::setw(18) << name << std::setw(12) << s.type << std::right << std::setw(12)
         << (s.role == pipeline::stage_role::source ? std::string("-") : std::to_string(c.events_in.load())) << std::setw(12)
         << (s.role == pipeline::stage_role::sink ? std::string("-") : std::to_string(c.events_out.load())) << std::setw(10)
-        << c.dropped.load() << std::setw(10) << c.skipped.load() << std::setw(10) << c.restarts.load() << std::setw(10)
+        << c.dropped.load() << std::setw(10) << c.skipped.load() << std::setw(10) << c.retried.load() << std::setw(14)
+        << c.dead_lettered.load() << std::setw(10) << c.restarts.load() << std::setw(10)
         << seconds.str() << "\n";
   }
   for (auto& s : stages) {  // what only some stage types count

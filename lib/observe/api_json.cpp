@@ -9,7 +9,9 @@ nlohmann::json stage_json(const stage_figures& s) {
   return {{"name", s.name}, {"type", s.type}, {"role", pipeline::to_string(s.role)}, {"copies", s.copies},
           {"instances", t.instances}, {"state", to_string(s.state)}, {"stalled", s.stalled}, {"bottleneck", s.bottleneck},
           {"events_in", t.events_in}, {"events_out", t.events_out}, {"received", t.received}, {"dropped", t.dropped},
-          {"skipped", t.skipped}, {"acknowledged", t.acknowledged}, {"failed", t.failed}, {"redelivered", t.redelivered}, {"late", t.late}, {"open_windows", t.open_windows}, {"restarts", t.restarts}, {"buffered", t.buffered}, {"queued", t.queued()},
+          {"skipped", t.skipped}, {"retried", t.retried}, {"dead_lettered", t.dead_lettered}, {"acknowledged", t.acknowledged},
+          {"failed", t.failed}, {"redelivered", t.redelivered}, {"late", t.late}, {"open_windows", t.open_windows},
+          {"restarts", t.restarts}, {"buffered", t.buffered}, {"queued", t.queued()},
           {"demand_asked", t.demand_asked}, {"demand_outstanding", t.demand_outstanding},
           {"in_per_second", s.in_per_second}, {"out_per_second", s.out_per_second}, {"busy_ratio", s.busy_ratio},
           {"idle_ratio", s.idle_ratio}, {"back_pressured_ratio", s.back_pressured_ratio}};

@@ -9,7 +9,7 @@ namespace sluice::observe {
 
 /// {"pipeline", "uptime_seconds", "interval_seconds", "ready", "draining", "ended",
 ///  "stages": [{name, type, role, copies, instances, state, stalled, bottleneck, events_in, events_out,
-///              received, dropped, skipped, restarts, buffered, queued, demand_asked,
+///              received, dropped, skipped, retried, dead_lettered, restarts, buffered, queued, demand_asked,
 ///              demand_outstanding, in_per_second, out_per_second, busy_ratio, idle_ratio,
 ///              back_pressured_ratio}],
 ///  "edges": [{from, to, exact, demand_asked, demand_outstanding, in_flight (null unless exact)}],

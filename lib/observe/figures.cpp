@@ -34,6 +34,8 @@ stage_totals read_totals(const stage_counters& c) noexcept {
   t.redelivered = load(c.redelivered);
   t.late = load(c.late);
   t.open_windows = c.open_windows.load(std::memory_order_relaxed);
+  t.retried = load(c.retried);
+  t.dead_lettered = load(c.dead_lettered);
   t.restarts = load(c.restarts);
   t.buffered = load(c.buffered);
   t.demand_outstanding = load(c.outstanding);

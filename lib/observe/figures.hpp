@@ -21,6 +21,7 @@ namespace sluice::observe {
 /// One stage's counters, read once.
 struct stage_totals {
   std::uint64_t events_in = 0, events_out = 0, received = 0, dropped = 0, skipped = 0, restarts = 0;
+  std::uint64_t retried = 0, dead_lettered = 0;
   std::uint64_t buffered = 0, demand_outstanding = 0, demand_asked = 0;
   std::uint64_t acknowledged = 0, failed = 0, redelivered = 0, late = 0;
   std::int64_t open_windows = 0;
@@ -31,7 +32,7 @@ struct stage_totals {
   /// Events that reached the stage and were not handled yet (a transform's input queue).
   [[nodiscard]] std::uint64_t queued() const noexcept { return received > events_in ? received - events_in : 0; }
   /// Progress: anything the stage did with events.
-  [[nodiscard]] std::uint64_t progress() const noexcept { return events_in + events_out + dropped + skipped; }
+  [[nodiscard]] std::uint64_t progress() const noexcept { return events_in + events_out + dropped + skipped + retried + dead_lettered; }
 };
 
 /// Reads `c` (racy by design: each counter is read once, relaxed).

@@ -97,6 +97,10 @@ void stage_counter_metrics(writer& w) {
               [](const stage_figures& s) { return d(s.totals.late); });
   w.per_stage("sluice_stage_open_windows", "gauge", "Windows of a window stage holding state now (all copies).",
               [](const stage_figures& s) { return static_cast<double>(s.totals.open_windows); });
+  w.per_stage("sluice_stage_events_retried_total", "counter", "Runs of a failed input again (on_error retry).",
+              [](const stage_figures& s) { return d(s.totals.retried); });
+  w.per_stage("sluice_stage_events_dead_lettered_total", "counter", "Failed inputs sent to the stage's dead-letter stage (on_error dead_letter).",
+              [](const stage_figures& s) { return d(s.totals.dead_lettered); });
   w.per_stage("sluice_stage_restarts_total", "counter", "Instances of the stage replaced after an abnormal exit.",
               [](const stage_figures& s) { return d(s.totals.restarts); });
   w.per_stage("sluice_stage_demand_asked_total", "counter", "Demand (in events) the stage's consumers asked of it.",

@@ -85,6 +85,70 @@ void restart_key(checker& check, stage_spec& s, const ojson& r) {
   }
 }
 
+/// The `retry` object of an `on_error`: its keys checked against the table.
+void retry_key(checker& check, error_policy& policy, const ojson& r, const std::string& ptr) {
+  if (!r.is_object()) {
+    check.at_value(ptr, std::string("got ") + json_type_name(r), "an object {\"max\": N, \"backoff_ms\": B, \"max_backoff_ms\": M}");
+    return;
+  }
+  check.known_keys(r, ptr, key_names(key_scope::retry), "retry key");
+  policy.max_retries = engine_key_defaults::retry_max;
+  for (const engine_key& k : engine_key_table) {
+    const std::string name(k.name);
+    if (k.scope != key_scope::retry || !r.contains(name) || !key_value_fits(check, k, r[name], ptr + "/" + name)) continue;
+    const std::int64_t v = r[name].get<std::int64_t>();
+    if (k.name == "max") policy.max_retries = static_cast<std::size_t>(v);
+    if (k.name == "backoff_ms") policy.backoff = std::chrono::milliseconds(v);
+    if (k.name == "max_backoff_ms") policy.max_backoff = std::chrono::milliseconds(v);
+  }
+  if (policy.backoff > policy.max_backoff && r.contains("backoff_ms") && r.contains("max_backoff_ms")) {
+    check.at_value(ptr + "/max_backoff_ms", "max_backoff_ms " + std::to_string(policy.max_backoff.count()) + " is below backoff_ms " +
+                                                 std::to_string(policy.backoff.count()),
+                   "at least backoff_ms");
+  }
+  policy.max_backoff = std::max(policy.max_backoff, policy.backoff);  // a lone backoff_ms above the default cap is the wait
+}
+
+/// A stage's `on_error`: "fail", "skip", or {"retry": {...}, "dead_letter": "stage"}, on a type
+/// that routes failures (the dead-letter stage itself is checked across stages, by the loader).
+void on_error_key(checker& check, stage_spec& s, const ojson& v) {
+  const std::string ptr = s.pointer + "/on_error";
+  if (!s.type_info->routes_failures) {
+    check.at_key(ptr, q(s.type) + " does not route the events it fails on", "\"on_error\" only on a stage type that does (jq)");
+    return;
+  }
+  error_policy policy;
+  if (v.is_string()) {
+    const auto action = check.choice(v, ptr, choices_of(engine_key_of(key_scope::stage, "on_error")));
+    if (!action) return;
+    policy.then = *action == "skip" ? error_policy::action::skip : error_policy::action::fail;
+    s.on_error = policy;
+    return;
+  }
+  if (!v.is_object()) {
+    check.at_value(ptr, std::string("got ") + json_type_name(v), "\"fail\", \"skip\" or an object {\"retry\": {...}, \"dead_letter\": stage}");
+    return;
+  }
+  check.known_keys(v, ptr, key_names(key_scope::on_error), "on_error key");
+  if (v.contains("retry") && s.role == stage_role::source) {
+    check.at_key(ptr + "/retry", "a source reads each input once: it cannot run one again", "no \"retry\" on a source");
+  } else if (v.contains("retry")) {
+    retry_key(check, policy, v["retry"], ptr + "/retry");
+  }
+  if (v.contains("dead_letter")) {
+    const ojson& d = v["dead_letter"];
+    if (!d.is_string() || d.get<std::string>().empty()) {
+      check.at_value(ptr + "/dead_letter", "got " + d.dump(), "the name of a stage of this pipeline");
+    } else if (s.role == stage_role::sink) {
+      check.at_key(ptr + "/dead_letter", "a sink has no output to send dead letters on", "no \"dead_letter\" on a sink");
+    } else {
+      policy.then = error_policy::action::dead_letter;
+      policy.dead_letter = d.get<std::string>();
+    }
+  }
+  s.on_error = policy;
+}
+
 /// Records a stage key that is not a composite one (buffer_size, buffer_keep, concurrency; a
 /// description is only checked).
 void stage_value(checker& check, stage_spec& s, const engine_key& k, const ojson& v) {
@@ -111,6 +175,7 @@ void engine_keys(checker& check, stage_spec& s, const ojson& body) {
     if (!role_takes(check, s, k.name)) continue;
     if (k.name == "dispatcher") dispatcher_key(check, s, body[name]);
     else if (k.name == "restart") restart_key(check, s, body[name]);
+    else if (k.name == "on_error") on_error_key(check, s, body[name]);
     else if (k.name != "type" && k.name != "options") stage_value(check, s, k, body[name]);
   }
 }

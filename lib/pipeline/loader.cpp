@@ -91,6 +91,7 @@ class loader {
     for (auto& [name, body] : stages.items()) {
       if (auto s = stage(name, body)) spec.stages.push_back(std::move(*s));
     }
+    dead_letter_edges(spec);
     cross_checks(spec);  // over the stages that parsed: their problems are independent of the rest
     return finish(std::move(spec));
   }
@@ -106,6 +107,11 @@ class loader {
   /// Which stages something subscribes to (decides between a type's roles, e.g. file).
   void find_consumers(const ojson& stages) {
     for (auto& [name, body] : stages.items()) {
+      // A dead-letter stage has the stages that name it as producers, subscribe_to or not.
+      if (body.is_object() && body.contains("on_error") && body["on_error"].is_object() && body["on_error"].contains("dead_letter") &&
+          body["on_error"]["dead_letter"].is_string()) {
+        dead_letter_targets_.insert(body["on_error"]["dead_letter"].get<std::string>());
+      }
       if (!body.is_object() || !body.contains("subscribe_to")) continue;
       const ojson& subs = body["subscribe_to"];
       auto note = [&](const ojson& entry) {
@@ -130,7 +136,7 @@ class loader {
     stage_spec s;
     s.name = name;
     s.pointer = ptr;
-    const bool has_producers = body.contains("subscribe_to");
+    const bool has_producers = body.contains("subscribe_to") || dead_letter_targets_.count(name) != 0;
     const bool has_consumers = subscribed_.count(name) != 0;
     if (!body.contains("type") || !body["type"].is_string()) {
       check_.at_value(body.contains("type") ? ptr + "/type" : ptr, "missing or non-string \"type\"", "a stage type name, e.g. \"range\"");
@@ -147,8 +153,11 @@ class loader {
     role_checks(s, has_producers, has_consumers);
     s.options = options(*s.type_info, body.contains("options") ? body["options"] : ojson::object(), ptr + "/options",
                         body.contains("options"));
-    if (has_producers && role_takes(check_, s, "subscribe_to")) s.subscribe_to = subscriptions(name, body["subscribe_to"], ptr + "/subscribe_to");
+    if (body.contains("subscribe_to") && role_takes(check_, s, "subscribe_to")) s.subscribe_to = subscriptions(name, body["subscribe_to"], ptr + "/subscribe_to");
     engine_keys(check_, s, body);
+    if (s.on_error && body.contains("options") && body["options"].is_object() && body["options"].contains("on_error")) {
+      check_.at_key(ptr + "/on_error", "\"on_error\" is given twice: here and in \"options\"", "one of them (this one also takes retries and a dead-letter stage)");
+    }
     return s;
   }
 
@@ -302,6 +311,41 @@ class loader {
     }
   }
 
+  /// Each stage's `on_error.dead_letter` becomes a subscription of the dead-letter stage to it,
+  /// one that takes only its dead letters (subscription_spec::dead_letters).
+  void dead_letter_edges(pipeline_spec& spec) {
+    for (const stage_spec& s : spec.stages) {
+      if (!s.on_error || s.on_error->then != error_policy::action::dead_letter) continue;
+      const std::string ptr = s.pointer + "/on_error/dead_letter";
+      const std::string& target = s.on_error->dead_letter;
+      if (target == s.name) {
+        check_.at_value(ptr, "a stage cannot be its own dead-letter stage", "another stage's name");
+        continue;
+      }
+      auto d = std::find_if(spec.stages.begin(), spec.stages.end(), [&](const stage_spec& x) { return x.name == target; });
+      if (d == spec.stages.end()) {
+        if (!doc_.value()["stages"].contains(target)) {
+          std::vector<std::string> names;
+          for (auto& [n, b] : doc_.value()["stages"].items()) {
+            if (n != s.name) names.push_back(q(n));
+          }
+          check_.at_value(ptr, "no stage named " + q(target), names.empty() ? std::string("another stage's name") : "one of " + join(names));
+        }
+        continue;  // else that stage had problems of its own, reported
+      }
+      if (d->role == stage_role::source) {
+        check_.at_value(ptr, q(target) + " is a source: it cannot take dead letters", "a sink or transform");
+        continue;
+      }
+      subscription_spec sub;
+      sub.stage = s.name;
+      sub.options.cancel = cancel_mode::transient;  // as any subscription of a pipeline
+      sub.pointer = ptr;
+      sub.dead_letters = true;
+      d->subscribe_to.push_back(std::move(sub));
+    }
+  }
+
   /// Checks across stages: event types, partitions, cycles.
   void cross_checks(const pipeline_spec& spec) {
     for (auto& s : spec.stages) {
@@ -313,7 +357,7 @@ class loader {
                                            " but " + q(s.name) + " takes " + s.type_info->input->name(),
                           "a producer of the same event type");
         }
-        partition_checks(*p, s, sub);
+        if (!sub.dead_letters) partition_checks(*p, s, sub);  // dead letters bypass the dispatcher
       }
     }
     cycles(spec);
@@ -375,6 +419,7 @@ class loader {
   const registry& types_;
   checker check_;
   std::set<std::string> subscribed_;
+  std::set<std::string> dead_letter_targets_;  // stages some on_error names as its dead-letter stage
 };
 
 }  // namespace

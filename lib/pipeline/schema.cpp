@@ -108,11 +108,22 @@ json restart_schema(const engine_key& k) {
   return s;
 }
 
+/// "fail", "skip", or {"retry": {max, backoff_ms, max_backoff_ms}, "dead_letter": stage}.
+json on_error_schema() {
+  json object = scope_object(key_scope::on_error, json::array(), [](auto&) { return true; });
+  object["properties"]["retry"] = scope_object(key_scope::retry, json::array(), [](auto&) { return true; });
+  object["properties"]["retry"]["description"] = std::string(engine_key_of(key_scope::on_error, "retry").description);
+  object["properties"]["dead_letter"]["minLength"] = 1;
+  object["properties"]["dead_letter"]["description"] = std::string(engine_key_of(key_scope::on_error, "dead_letter").description);
+  return {{"oneOf", {leaf_schema(engine_key_of(key_scope::stage, "on_error")), object}}};
+}
+
 /// One stage-level key, with its description.
 json stage_key_schema(const engine_key& k) {
   json s = k.name == "subscribe_to" ? subscription_schema()
            : k.name == "dispatcher" ? dispatcher_schema()
            : k.name == "restart"    ? restart_schema(k)
+           : k.name == "on_error"   ? on_error_schema()
                                     : leaf_schema(k);
   s["description"] = std::string(k.description) + (k.default_note.empty() ? "" : " (default: " + std::string(k.default_note) + ")");
   return s;
@@ -125,7 +136,8 @@ json variant_schema(const std::string& name, const stage_type& t) {
   json refused = json::array();
   for (const engine_key& k : engine_key_table) {
     if (k.scope != key_scope::stage || k.name == "type") continue;
-    if ((k.roles & bit(t.role)) == 0) refused.push_back({{"required", {std::string(k.name)}}});
+    const bool refuses = (k.roles & bit(t.role)) == 0 || (k.name == "on_error" && !t.routes_failures);
+    if (refuses) refused.push_back({{"required", {std::string(k.name)}}});
     else if (k.required) required.push_back(std::string(k.name));
   }
   json s = {{"type", "object"},

@@ -2,6 +2,7 @@
 // every exit, restarts instances within their stage's allowance, and tells consumers when all
 // their producers have ended.
 #include "pipeline/runner_state.hpp"
+#include "pipeline/dead_letter_dispatcher.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -91,7 +92,9 @@ std::unique_ptr<dispatcher<event>> make_dispatcher(const dispatcher_spec& d) {
 subscription_options internal::subscription_for(const stage_spec&, const subscription_spec& sub,
                                                 const stage_spec& producer, std::size_t copy) {
   subscription_options opts = sub.options;
-  if (producer.dispatcher.type == dispatcher_spec::kind::partition && !opts.partition) {
+  if (sub.dead_letters) {
+    opts.custom[dead_letters_option] = true;  // the producer's dead_letter_dispatcher sends only dead letters here
+  } else if (producer.dispatcher.type == dispatcher_spec::kind::partition && !opts.partition) {
     opts.partition = partition_id{copy};  // one copy per partition
   }
   // A crash must not end the other side at once: the watcher restarts the crashed stage, or winds
@@ -151,6 +154,11 @@ pid running_pipeline::state::start_instance(spawner& where, instance_id id, bool
   instance.engine.buffer_size = s.buffer_size;
   instance.engine.buffer_keep = s.buffer_keep;
   instance.engine.dispatcher = make_dispatcher(s.dispatcher);
+  instance.on_error = s.on_error;
+  if (s.on_error && s.on_error->then == error_policy::action::dead_letter) {
+    instance.dead_letter_origin = make_origin(s.name, "dead_letter");
+    instance.engine.dispatcher = std::make_unique<dead_letter_dispatcher>(std::move(instance.engine.dispatcher), instance.dead_letter_origin);
+  }
   instance.engine.counters = reports[id.stage].counters;
   instance.stats = reports[id.stage].counters;
   instance.engine.exit_after_last_producer = true;

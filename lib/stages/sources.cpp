@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <sluice/pipeline/dead_letter.hpp>
 #include <sluice/pipeline/event_parser.hpp>
 
 #include "stages/builtin.hpp"
@@ -177,14 +178,17 @@ constexpr std::int64_t largest_max_line_bytes = std::int64_t{1} << 30;
 /// `file` and `stdin`: lines (each a JSON string) or jsonl (each line parsed). Runs on a thread of
 /// its own (reads block). A line that is too long, not UTF-8, not JSON (jsonl) or nested too deep
 /// (jsonl) fails the stage naming file and line, after the lines read before it were sent on, or
-/// is skipped and counted (`on_error: skip`).
+/// is skipped and counted (`on_error: skip`), or goes to the dead-letter stage (the stage's
+/// `on_error` engine key), its `event` the line as a JSON string (null for a line too long to keep).
 class line_source final : public producer<event> {
  public:
   line_source(const json& o, const stage_instance& instance, bool from_stdin)
       : from_stdin_(from_stdin),
         path_(from_stdin ? std::string("<stdin>") : string_option(o, "path", "")),
         jsonl_(string_option(o, "format", "lines") == "jsonl"),
-        skip_errors_(string_option(o, "on_error", "fail") == "skip"),
+        policy_(policy_of(o, instance)),
+        name_(instance.name),
+        dead_letter_origin_(instance.dead_letter_origin),
         max_line_(static_cast<std::size_t>(int_option(o, "max_line_bytes", default_max_line_bytes))),
         parser_(pipeline::parse_limits{static_cast<std::size_t>(int_option(o, "max_depth", default_max_depth)), max_line_}),
         origin_(pipeline::make_origin(instance.name, path_)),
@@ -228,8 +232,13 @@ class line_source final : public producer<event> {
                                 ? "line longer than max_line_bytes (" + std::to_string(max_line_) + " bytes)"
                                 : take(line, batch);
       if (problem.empty()) continue;
-      if (!skip_errors_) return finish(ctx, batch, exit_reason::error(where() + problem));
-      if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
+      using action = pipeline::error_policy::action;
+      if (policy_.then == action::fail) return finish(ctx, batch, exit_reason::error(where() + problem));
+      if (policy_.then == action::dead_letter) {
+        dead_letter(r == line_reader::result::too_long ? std::nullopt : std::optional<std::string>(line), problem, batch);
+      } else if (counters_) {
+        counters_->skipped.fetch_add(1, std::memory_order_relaxed);
+      }
     }
     ctx.emit(std::move(batch));
   }
@@ -266,10 +275,31 @@ class line_source final : public producer<event> {
 
   std::string where() const { return path_ + ":" + std::to_string(line_no_) + ": "; }
 
+  /// The stage's on_error engine key (the loader refuses its retries on a source: a line read
+  /// again is the same line), else the `on_error` option.
+  static pipeline::error_policy policy_of(const json& o, const stage_instance& instance) {
+    if (instance.on_error) return *instance.on_error;
+    pipeline::error_policy p;
+    if (string_option(o, "on_error", "fail") == "skip") p.then = pipeline::error_policy::action::skip;
+    return p;
+  }
+
+  /// The dead letter of the bad line (none: too long to have been kept), at the end of `batch`.
+  void dead_letter(const std::optional<std::string>& line, const std::string& problem, std::vector<event>& batch) {
+    event input = line ? event::from_text_unchecked(json(*line).dump(-1, ' ', false, json::error_handler_t::replace)) : event();
+    input.set_position(line_no_);
+    input.set_time_ns(now_);
+    if (counters_) counters_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    batch.push_back(pipeline::make_dead_letter(std::move(input), name_, where() + problem, 1, dead_letter_origin_));
+    --wanted_;
+  }
+
   bool from_stdin_;
   std::string path_;
   bool jsonl_;
-  bool skip_errors_;
+  pipeline::error_policy policy_;
+  std::string name_;
+  pipeline::origin_ref dead_letter_origin_;
   std::size_t max_line_;
   pipeline::event_parser parser_;
   pipeline::origin_ref origin_;
@@ -353,10 +383,13 @@ void register_sources(pipeline::registry& r) {
                     "Emits {\"tick\": n} every `interval_ms`, `count` times (endless without).",
                     {interval, count}, start_json_stage<tick_source>));
   }
-  r.add(describe("file", stage_role::source, "Reads a file line by line (as a source; `file` is also a sink).",
-                 line_options(true), start_line_source<false>));
-  r.add(describe("stdin", stage_role::source, "Reads standard input line by line.", line_options(false),
-                 start_line_source<true>));
+  auto file = describe("file", stage_role::source, "Reads a file line by line (as a source; `file` is also a sink).",
+                       line_options(true), start_line_source<false>);
+  file.routes_failures = true;
+  r.add(std::move(file));
+  auto in = describe("stdin", stage_role::source, "Reads standard input line by line.", line_options(false), start_line_source<true>);
+  in.routes_failures = true;
+  r.add(std::move(in));
 }
 
 }  // namespace sluice::stages

@@ -5,10 +5,12 @@
 #include <cmath>
 #include <deque>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <sluice/pipeline/dead_letter.hpp>
 #include <sluice/stages/jq_program.hpp>
 
 #include "stages/builtin.hpp"
@@ -226,7 +228,9 @@ class jq_stage final : public producer_consumer<event, event> {
       : program_(std::get<jq_program>(jq_program::compile(o.at("filter").get<std::string>(),
                                                           static_cast<std::size_t>(int_option(o, "max_depth", jq_program::default_max_depth))))),
         metadata_(o, program_.max_depth()),
-        skip_errors_(string_option(o, "on_error", "fail") == "skip"),
+        policy_(policy_of(o, instance)),
+        name_(instance.name),
+        dead_letter_origin_(instance.dead_letter_origin),
         counters_(instance.stats) {}
 
   demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
@@ -247,18 +251,21 @@ class jq_stage final : public producer_consumer<event, event> {
       return;
     }
     std::size_t budget = std::max(outputs_per_turn, events.size());
+    current_from_ = from.id;
+    retained_ = 0;
     for (std::size_t i = 0; i < events.size() && !failed_; ++i) {
       if (!run(events[i], budget, ctx)) {  // paused: the rest of the batch waits, this event first
         held_.push_back({from.id, std::vector<event>(std::make_move_iterator(events.begin() + static_cast<std::ptrdiff_t>(i)),
-                                                    std::make_move_iterator(events.end())), 1, events.size()});
+                                                    std::make_move_iterator(events.end())), 1, events.size(), 0, retained_});
         return pause(ctx);
       }
     }
     flush(ctx);
-    batch_done(from.id, events.size(), ctx);
+    batch_done(from.id, events.size() - retained_, ctx);
   }
 
   void handle_info(message& m, stage_context<event>& ctx) override {
+    if (auto* r = m.get_if<retry_due>()) return retry(r->id, ctx);
     if (!m.is<resume>()) return;
     resumed_ = false;
     work(ctx);
@@ -266,7 +273,7 @@ class jq_stage final : public producer_consumer<event, event> {
 
   bool handle_input_end(stage_context<event>&) override {
     input_ended_ = true;
-    return !busy() || failed_;  // else work() finishes once its runs are done
+    return (!busy() && retries_.empty()) || failed_;  // else work() finishes once its runs and retries are done
   }
 
   void handle_drain(stage_context<event>&) override {
@@ -285,29 +292,52 @@ class jq_stage final : public producer_consumer<event, event> {
     std::vector<event> events;
     std::size_t next;   // the next event to start; the one before is the run in progress, if any
     std::size_t asked;  // the events this batch counts against its subscription's demand
+    std::size_t runs = 0;      // a retry: the runs of its one event so far
+    std::size_t retained = 0;  // its events waiting for a retry: their demand is given back then
+    std::uint64_t position = 0;  // a retry: its event's place in the input
   };
   struct resume {};
+  /// A failed input waiting for its next run; it keeps one unit of its subscription's demand.
+  struct waiting_retry {
+    event input;
+    std::size_t runs;    // so far
+    std::uint64_t from;  // the subscription it counts against
+    std::uint64_t position;
+  };
+  struct retry_due {
+    std::uint64_t id;
+  };
+
+  /// The stage's on_error: the engine key, else the `on_error` option ("fail" or "skip").
+  static pipeline::error_policy policy_of(const json& o, const stage_instance& instance) {
+    if (instance.on_error) return *instance.on_error;
+    pipeline::error_policy p;
+    if (string_option(o, "on_error", "fail") == "skip") p.then = pipeline::error_policy::action::skip;
+    return p;
+  }
 
   static constexpr std::size_t outputs_per_turn = 1024;
 
   [[nodiscard]] bool busy() const noexcept { return program_.running() || !held_.empty(); }
 
-  /// Starts the run of `event`, and takes its outputs within `budget`; false when it paused.
-  bool run(event& input, std::size_t& budget, stage_context<event>& ctx) {
-    ++position_;
+  /// Starts the run of `event` (its `runs`-th), and takes its outputs within `budget`; false when
+  /// it paused.
+  bool run(event& input, std::size_t& budget, stage_context<event>& ctx, std::size_t runs = 1, std::uint64_t position = 0) {
+    run_position_ = runs == 1 ? ++position_ : position;
+    run_outputs_ = out_.size();
     try {
       program_.start(input);
     } catch (const jq_error& e) {
-      failure(e, input, ctx);
+      failure(e, input, ctx, runs);
       return true;
     }
-    return take(input, budget, ctx);
+    return take(input, budget, ctx, runs);
   }
 
   /// Takes outputs of the run in progress (of `event`) within `budget`; false when it paused.
   /// A run that ends has handled its input: done (its outputs hold its acknowledgement now). One
   /// abandoned by a drain has not: the input's holder fails as it is destroyed.
-  bool take(event& input, std::size_t& budget, stage_context<event>& ctx) {
+  bool take(event& input, std::size_t& budget, stage_context<event>& ctx, std::size_t runs = 1) {
     try {
       const std::size_t before = out_.size();
       const jq_outcome o = program_.next(budget, input, out_);
@@ -320,7 +350,7 @@ class jq_stage final : public producer_consumer<event, event> {
       if (drained_) program_.abandon();  // draining: the rest of this run is not computed
       return !program_.running();
     } catch (const jq_error& e) {
-      failure(e, input, ctx);
+      failure(e, input, ctx, runs);
       return true;
     }
   }
@@ -330,18 +360,46 @@ class jq_stage final : public producer_consumer<event, event> {
     std::size_t budget = outputs_per_turn;
     while (!held_.empty() && !failed_) {
       waiting_batch& b = held_.front();
+      current_from_ = b.from;
+      retained_ = b.retained;
+      const std::size_t runs = b.runs + 1;  // a retry's run; 1 for a batch of new inputs
       if (program_.running() && drained_) program_.abandon();  // draining: not resumed
-      if (program_.running() && !take(b.events[b.next - 1], budget, ctx)) return pause(ctx);
+      if (program_.running() && !take(b.events[b.next - 1], budget, ctx, runs)) return paused_in(b, ctx);
       while (b.next < b.events.size() && !failed_) {
-        if (!run(b.events[b.next++], budget, ctx)) return pause(ctx);
+        if (!run(b.events[b.next++], budget, ctx, runs, b.position)) return paused_in(b, ctx);
       }
+      if (failed_) break;
       const std::uint64_t from = b.from;
-      const std::size_t asked = b.asked;
+      const std::size_t given_back = b.asked - retained_;
       held_.pop_front();
-      batch_done(from, asked, ctx);
+      batch_done(from, given_back, ctx);
+    }
+    if (failed_) {
+      held_.clear();  // stopping: what waits is not run (its holders fail)
+      return;
     }
     flush(ctx);
-    if (input_ended_ && !failed_) ctx.stop_after_dispatch();
+    if (input_ended_ && retries_.empty()) ctx.stop_after_dispatch();
+  }
+
+  void paused_in(waiting_batch& b, stage_context<event>& ctx) {
+    b.retained = retained_;
+    pause(ctx);
+  }
+
+  /// A failed input's back-off is over: it runs again behind the batches waiting (at once if none).
+  void retry(std::uint64_t id, stage_context<event>& ctx) {
+    auto it = retries_.find(id);
+    if (it == retries_.end()) return;
+    waiting_retry r = std::move(it->second);
+    retries_.erase(it);
+    if (failed_) return;  // stopping: its holder fails as it is destroyed
+    if (counters_) counters_->retried.fetch_add(1, std::memory_order_relaxed);
+    std::vector<event> one;
+    one.push_back(std::move(r.input));
+    const bool idle = !busy();
+    held_.push_back({r.from, std::move(one), 0, 1, r.runs, 0, r.position});
+    if (idle) work(ctx);
   }
 
   /// Emits this turn's outputs and resumes once downstream has taken them.
@@ -353,6 +411,7 @@ class jq_stage final : public producer_consumer<event, event> {
   }
 
   void flush(stage_context<event>& ctx) {
+    run_outputs_ = 0;  // what the run in progress made so far has gone on
     if (out_.empty()) return;
     ctx.emit(std::move(out_));
     out_ = {};
@@ -369,30 +428,66 @@ class jq_stage final : public producer_consumer<event, event> {
     }
   }
 
-  /// A jq error on `event`: skipped and counted, or the stage stops with it once the outputs of
-  /// the events before (and of this one before its error) have been dispatched.
-  /// A skipped event counts as handled (acknowledged, as a filter's): redelivering it would fail again.
-  void failure(const jq_error& e, event& input, stage_context<event>& ctx) {
-    if (skip_errors_) {
+  /// A jq error on `event`, on its `runs`-th run. With retries left, it runs again after its
+  /// back-off (the outputs its failed run made and has not sent yet are dropped: the retry makes
+  /// them again) while the stage goes on with the inputs behind it. Then, as `on_error` says: it is
+  /// skipped and counted; or sent to the dead-letter stage with what failed, in order among the
+  /// outputs; or the stage stops with it once the outputs of the events before (and of this one
+  /// before its error) have been dispatched. A skipped event counts as handled (acknowledged, as a
+  /// filter's): redelivering it would fail again; a dead letter's input is handled once the
+  /// dead-letter stage has handled the dead letter.
+  void failure(const jq_error& e, event& input, stage_context<event>& ctx, std::size_t runs) {
+    using action = pipeline::error_policy::action;
+    if (runs <= policy_.max_retries || policy_.then == action::dead_letter) drop_run_outputs();
+    if (runs <= policy_.max_retries) {
+      const std::uint64_t id = next_retry_++;
+      retries_.emplace(id, waiting_retry{std::move(input), runs, current_from_, run_position_});
+      ++retained_;
+      ctx.process().send_after(ctx.self(), retry_due{id}, policy_.backoff_before(runs));
+      return;
+    }
+    if (policy_.then == action::skip) {
       if (counters_) counters_->skipped.fetch_add(1, std::memory_order_relaxed);
       input.ack().done();
       return;
     }
+    if (policy_.then == action::dead_letter) {
+      if (counters_) counters_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
+      out_.push_back(pipeline::make_dead_letter(std::move(input), name_, e.what(), runs, dead_letter_origin_));
+      return;
+    }
+    // `input` may be in held_.front(): work() drops the waiting batches once this returns.
     failed_ = true;
-    held_.clear();
+    retries_.clear();
     flush(ctx);
-    ctx.stop_after_dispatch(exit_reason::error("jq error on event " + std::to_string(position_) +
-                                               " of its input (" + shown(input) + "): " + e.what()));
+    const std::string tries = runs > 1 ? " (after " + std::to_string(runs) + " attempts)" : "";
+    ctx.stop_after_dispatch(exit_reason::error("jq error on event " + std::to_string(run_position_) +
+                                               " of its input (" + shown(input) + ")" + tries + ": " + e.what()));
+  }
+
+  /// Drops the outputs of the failed run still in this turn's outputs; they hold its input's
+  /// acknowledgement, which the input itself now answers for.
+  void drop_run_outputs() {
+    for (std::size_t i = run_outputs_; i < out_.size(); ++i) out_[i].ack().done();
+    out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(std::min(run_outputs_, out_.size())), out_.end());
   }
 
   jq_program program_;
   output_metadata metadata_;
-  bool skip_errors_;
+  pipeline::error_policy policy_;
+  std::string name_;                    // the instance's, in dead letters
+  pipeline::origin_ref dead_letter_origin_;
   std::shared_ptr<stage_counters> counters_;
   std::vector<event> out_;              // this turn's outputs
+  std::size_t run_outputs_ = 0;         // where the run in progress's outputs begin in out_
+  std::map<std::uint64_t, waiting_retry> retries_;  // failed inputs waiting for their back-off
+  std::uint64_t next_retry_ = 0;
+  std::uint64_t current_from_ = 0;      // the subscription of the batch being run
+  std::size_t retained_ = 0;            // its events now waiting for a retry
   std::vector<upstream> producers_;
   std::deque<waiting_batch> held_;     // batches waiting for the run in progress; the front has it
-  std::uint64_t position_ = 0;         // events started so far: the current one's number
+  std::uint64_t position_ = 0;         // events started so far
+  std::uint64_t run_position_ = 0;     // the number of the event whose run is in progress
   bool resumed_ = false;               // a resume is queued behind the outputs emitted
   bool input_ended_ = false;           // the engine left finishing to this stage
   bool drained_ = false;
@@ -422,6 +517,7 @@ void register_transforms(pipeline::registry& r) {
       if (auto* why = std::get_if<std::string>(&compiled)) p.push_back({"filter", "jq program does not compile: " + *why, "a valid jq program"});
       return p;
     };
+    t.routes_failures = true;
     r.add(std::move(t));
   }
   {

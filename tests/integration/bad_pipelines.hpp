@@ -451,6 +451,60 @@ inline std::vector<bad_pipeline> bad_pipelines() {
 })";
   add("a partition number above its range", t, "/stages/out/subscribe_to/partition", position_of(t, "1024"),
       "got 1024 (an integer from 0 to 1023)");
+
+  // Dead letters and retries (issue 17): numbers -> double (jq) -> out, with `on_error` written in.
+  const auto with_on_error = [](const std::string& double_keys, const std::string& out_keys = "") {
+    return R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "double": {"type": "jq", "options": {"filter": ". * 2"}, "subscribe_to": "numbers")" + double_keys + R"(},
+    "out": {"type": "null", "subscribe_to": "double")" + out_keys + R"(}
+  }
+})";
+  };
+  t = with_on_error(R"(, "on_error": {"dead_letter": "dlq"})");
+  add("an unknown dead-letter stage", t, "/stages/double/on_error/dead_letter", position_of(t, "\"dlq\""),
+      "no stage named \"dlq\" (one of \"numbers\", \"out\")");
+  t = with_on_error(R"(, "on_error": {"dead_letter": "double"})");
+  add("a stage as its own dead-letter stage", t, "/stages/double/on_error/dead_letter", position_of(t, "\"dead_letter\": ", "\"double\""),
+      "a stage cannot be its own dead-letter stage");
+  t = with_on_error(R"(, "on_error": {"dead_letter": "numbers"})");
+  add("a source as a dead-letter stage", t, "/stages/double/on_error/dead_letter", position_of(t, "\"dead_letter\": ", "\"numbers\""),
+      "\"numbers\" is a source: it cannot take dead letters");
+  t = with_on_error(R"(, "on_error": {"retry": {"max": -1}, "dead_letter": "out"})");
+  add("a negative number of retries", t, "/stages/double/on_error/retry/max", position_of(t, "-1"), "got -1 (an integer from 0 to 1000)");
+  t = with_on_error(R"(, "on_error": {"retry": {"backoff_ms": 500, "max_backoff_ms": 100}})");
+  add("a back-off cap below the first back-off", t, "/stages/double/on_error/retry/max_backoff_ms", position_of(t, "100}"),
+      "max_backoff_ms 100 is below backoff_ms 500 (at least backoff_ms)");
+  t = with_on_error(R"(, "on_error": {"retry": {"tries": 3}})");
+  add("an unknown retry key", t, "/stages/double/on_error/retry/tries", position_of(t, "\"tries\""),
+      "unknown retry key \"tries\" (one of: max, backoff_ms, max_backoff_ms)");
+  t = with_on_error(R"(, "on_error": "retry")");
+  add("an on_error string that is not an action", t, "/stages/double/on_error", position_of(t, "\"retry\""),
+      "got \"retry\"");
+  t = with_on_error("", R"(, "on_error": {"dead_letter": "numbers"})");
+  add("on_error on a stage type that does not route failures", t, "/stages/out/on_error", position_of(t, "\"on_error\""),
+      "\"null\" does not route the events it fails on");
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "double": {"type": "jq", "options": {"filter": ". * 2", "on_error": "skip"}, "subscribe_to": "numbers", "on_error": "fail"},
+    "out": {"type": "null", "subscribe_to": "double"}
+  }
+})";
+  add("on_error given twice", t, "/stages/double/on_error", position_of(t, "\"on_error\": \"fail\""),
+      "\"on_error\" is given twice: here and in \"options\"");
+  t = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "file", "options": {"path": "in.jsonl", "format": "jsonl"}, "on_error": {"retry": {"max": 1}, "dead_letter": "out"}},
+    "out": {"type": "null", "subscribe_to": "numbers"}
+  }
+})";
+  add("retries on a source", t, "/stages/numbers/on_error/retry", position_of(t, "\"retry\""),
+      "a source reads each input once: it cannot run one again");
   return cases;
 }
 

@@ -184,6 +184,8 @@ struct summary_row {
   std::optional<std::uint64_t> out;  ///< none for a sink ("-")
   std::uint64_t dropped = 0;
   std::uint64_t skipped = 0;
+  std::uint64_t retried = 0;
+  std::uint64_t dead_letters = 0;
   std::uint64_t restarts = 0;
   std::optional<double> wall_seconds;  ///< the stage's own wall time
 };
@@ -201,7 +203,8 @@ struct summary {
 };
 
 /// Reads the summary from sluice's stderr: the table after the `stage type in out ...` header
-/// (rows `name [xN] type in out dropped skipped restarts wall`), up to `wall time: X s`.
+/// (rows `name [xN] type in out dropped skipped retried dead_letters restarts wall`), up to
+/// `wall time: X s`.
 inline summary parse_summary(const std::string& err) {
   summary s;
   bool in_table = false;
@@ -213,7 +216,7 @@ inline summary parse_summary(const std::string& err) {
     std::istringstream fields(line);
     std::vector<std::string> f;
     for (std::string w; fields >> w;) f.push_back(w);
-    if (f.size() == 8 && f[0] == "stage" && f[1] == "type" && f[2] == "in" && f[7] == "wall") {
+    if (f.size() == 10 && f[0] == "stage" && f[1] == "type" && f[2] == "in" && f[9] == "wall") {
       in_table = true;
       continue;
     }
@@ -222,15 +225,17 @@ inline summary parse_summary(const std::string& err) {
       in_table = false;
       continue;
     }
-    if (!in_table || (f.size() != 8 && f.size() != 9)) continue;
+    if (!in_table || (f.size() != 10 && f.size() != 11)) continue;
     summary_row row;
     std::size_t i = 1;
-    if (f.size() == 9) row.copies = std::stoull(f[i++].substr(1));  // "name xN type ..."
+    if (f.size() == 11) row.copies = std::stoull(f[i++].substr(1));  // "name xN type ..."
     row.type = f[i++];
     row.in = number(f[i++]);
     row.out = number(f[i++]);
     row.dropped = std::stoull(f[i++]);
     row.skipped = std::stoull(f[i++]);
+    row.retried = std::stoull(f[i++]);
+    row.dead_letters = std::stoull(f[i++]);
     row.restarts = std::stoull(f[i++]);
     if (f[i].size() > 1 && f[i].back() == 's') row.wall_seconds = std::stod(f[i].substr(0, f[i].size() - 1));  // "0.123s"
     s.stages[f[0]] = row;

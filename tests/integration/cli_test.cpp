@@ -332,9 +332,16 @@ TEST_CASE("`sluice stages --json` lists every built-in stage type with its optio
     CHECK_MESSAGE(listed.count({type, role}) == 1, type, " (", role, ")");
   }
 
+  std::set<std::string> routing;
+  for (auto& t : all) {
+    if (t.value("routes_failures", false)) routing.insert(t.value("type", "") + " " + t.value("role", ""));
+  }
+  CHECK(routing == std::set<std::string>{"jq transform", "file source", "stdin source"});
+
   const auto text = run_sluice(dir, {{"stages"}});
   CHECK(text.code() == 0);
   CHECK(contains(text.out, "rate_limit (transform)"));
+  CHECK(contains(text.out, "jq (transform)\n  Runs a jq program on each event; 0..n outputs each (maps, filters, flattens).\n  takes \"on_error\""));
 }
 
 TEST_CASE("`sluice stages --plugin` lists the plugin's stage types") {
@@ -369,7 +376,7 @@ TEST_CASE("`sluice schema` is JSON Schema with a branch for every stage type") {
       types.insert(branch["properties"]["type"]["const"].get<std::string>());
     }
     std::set<std::string> expected{"batch", "file", "generate", "jq", "nats", "nats_jetstream", "null", "range", "rate_limit", "stdin", "stdout", "tick", "window"};
-    if (with_plugin) expected.insert({"explode", "flaky"});
+    if (with_plugin) expected.insert({"explode", "flaky", "fragile"});
     CHECK(types == expected);
   }
 }

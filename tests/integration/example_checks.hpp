@@ -174,6 +174,31 @@ inline void check_restart(const temp_dir& dir, const run_result& r) {
   CHECK(s["out"].in == values.size());
 }
 
+inline void check_dead_letters(const temp_dir& dir, const run_result& r) {
+  const auto log = jsonl(read_file(pipelines_dir() / "data" / "app.log.jsonl"));
+  std::vector<json> expected;
+  std::vector<json> rejected;
+  for (auto& e : log) {
+    if (e["level"] == "debug") continue;
+    if (e.contains("ms")) expected.push_back({{"ts", e["ts"]}, {"service", e["service"]}, {"seconds", e["ms"].get<double>() / 1000}});
+    else rejected.push_back(e);
+  }
+  REQUIRE((!expected.empty() && !rejected.empty()));
+  CHECK(whole_jsonl(read_file(dir / "timings.jsonl")) == expected);
+  const auto letters = whole_jsonl(read_file(dir / "rejected.jsonl"));
+  REQUIRE(letters.size() == rejected.size());
+  for (std::size_t i = 0; i < letters.size(); ++i) {
+    CHECK(letters[i]["event"] == rejected[i]);  // in order: one stage, one copy
+    CHECK(letters[i]["stage"] == "timings");
+    CHECK(letters[i]["attempts"] == 1);
+    CHECK(letters[i]["error"].get<std::string>().find("cannot be divided") != std::string::npos);
+  }
+  const auto s = parse_summary(r.err);
+  CHECK(s["timings"].dead_letters == rejected.size());
+  CHECK(s["rejected"].in == rejected.size());
+  CHECK(s["out"].in == expected.size());
+}
+
 inline const std::map<std::string, content_check>& content_checks() {
   static const std::map<std::string, content_check> checks{
       {"hello.json", check_hello},           {"word_count.json", check_word_count},
@@ -181,6 +206,7 @@ inline const std::map<std::string, content_check>& content_checks() {
       {"partitioned.json", check_partitioned}, {"broadcast.json", check_broadcast},
       {"restart.json", check_restart},
       {"window_counts.json", check_window_counts},
+      {"dead_letters.json", check_dead_letters},
   };
   return checks;
 }

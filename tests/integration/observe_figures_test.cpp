@@ -138,6 +138,20 @@ TEST_CASE("the Prometheus text escapes label values and keeps every family's sam
   CHECK(text.find("sluice_pipeline_ready{pipeline=") != std::string::npos);
 }
 
+TEST_CASE("retries and dead letters are counters of /metrics, per stage") {
+  snapshot s;
+  s.pipeline = "p";
+  s.started = true;
+  s.stages = {stage("parse")};
+  s.stages[0].totals.retried = 3;
+  s.stages[0].totals.dead_lettered = 1;
+  const std::string text = prometheus_text(s, "0.1.0");
+  CHECK(text.find("# TYPE sluice_stage_events_retried_total counter\n") != std::string::npos);
+  CHECK(text.find(R"(sluice_stage_events_retried_total{pipeline="p",stage="parse"} 3)") != std::string::npos);
+  CHECK(text.find("# TYPE sluice_stage_events_dead_lettered_total counter\n") != std::string::npos);
+  CHECK(text.find(R"(sluice_stage_events_dead_lettered_total{pipeline="p",stage="parse"} 1)") != std::string::npos);
+}
+
 TEST_CASE("--http addresses: HOST:PORT, IPv6 in brackets, port 0 to 65535") {
   CHECK(parse_listen_address("127.0.0.1:8464").host == "127.0.0.1");
   CHECK(parse_listen_address("127.0.0.1:8464").port == 8464);

@@ -4,6 +4,8 @@
 // `at`-th event: user code that fails, for the runtime to turn into an exit reason naming the stage.
 // `flaky` does the same, but only `crashes` times in all for a stage (over its copies and restarts):
 // a stage that fails and then, restarted, works.
+// `fragile` is an event_transform (one event at a time) that passes events on and throws on the
+// event whose JSON is `at`, its first `failures` times: the stage's on_error applies to that event.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include <sluice/pipeline/event.hpp>
+#include <sluice/pipeline/event_transform.hpp>
 #include <sluice/pipeline/registry.hpp>
 #include <sluice/stage.hpp>
 
@@ -131,4 +134,20 @@ extern "C" void sluice_register_stages(sluice::pipeline::registry& r) {
     return sluice::start(where, std::make_unique<flaky_stage>(options, instance.name), std::move(instance.engine));
   };
   r.add(std::move(f));
+
+  auto fragile_at = option("at", option_type::string, "the event (as compact JSON) to throw on", "10");
+  auto failures = option("failures", option_type::integer, "how many times to throw on it (per instance)", 1000000);
+  failures.minimum = 0;
+  r.add(sluice::pipeline::event_transform(
+      "fragile", "Passes events on; throws on the event `at`, its first `failures` times (a test plugin).", {fragile_at, failures},
+      [](const json& options) -> sluice::pipeline::event_function {
+        auto left = std::make_shared<std::int64_t>(options.at("failures").get<std::int64_t>());
+        return [at = options.at("at").get<std::string>(), left](const event& in, std::vector<event>& out) {
+          if (in.json() == at && *left > 0) {
+            --*left;
+            throw std::runtime_error("fragile: cannot take " + at);
+          }
+          out.push_back(event::from_text_unchecked(in.json()));
+        };
+      }));
 }

@@ -197,6 +197,65 @@ TEST_SUITE("acks") {
     CHECK(f.lines_of("b.jsonl") == 3000);
   }
 
+  TEST_CASE("a dead-lettered input is acknowledged once the dead-letter stage has written it, retried or not") {
+    fixture f;
+    const auto outcome = f.run(R"j({"version": 1, "stages": {
+      "src": {"type": "acked", "options": {"to": 2000}},
+      "check": {"type": "jq", "subscribe_to": "src", "options": {"filter": "if .n % 100 == 0 then error(\"bad\") else . end"},
+                "on_error": {"retry": {"max": 1, "backoff_ms": 1}, "dead_letter": "dead"}},
+      "out": {"type": "file", "subscribe_to": "check", "options": {"path": ")j" + f.out("out.jsonl") + R"j("}},
+      "dead": {"type": "file", "options": {"path": ")j" + f.out("dead.jsonl") + R"j("}}}})j");
+    CHECK(outcome.ok);
+    REQUIRE(f.book->all_settled());
+    CHECK(f.book->acked == 2000);
+    CHECK(f.book->nacked == 0);
+    CHECK(f.lines_of("out.jsonl") == 1980);
+    CHECK(f.lines_of("dead.jsonl") == 20);
+  }
+
+  TEST_CASE("a slow dead-letter stage holds the failing stage back, and gets every dead letter, in order") {
+    // Every event fails; the dead letters go through a rate_limit (the dead-letter stage, a
+    // transform) with a small max_demand, so most of the time letters wait and the stage's other
+    // consumer's demand is held back.
+    fixture f;
+    const auto outcome = f.run(R"j({"version": 1, "stages": {
+      "src": {"type": "acked", "options": {"to": 3000}},
+      "check": {"type": "jq", "subscribe_to": "src", "options": {"filter": "if .n > 500 then error(\"bad\") else . end"},
+                "on_error": {"dead_letter": "slow"}},
+      "out": {"type": "file", "subscribe_to": "check", "options": {"path": ")j" + f.out("out.jsonl") + R"j("}},
+      "slow": {"type": "rate_limit", "options": {"per_second": 20000}},
+      "dead": {"type": "file", "subscribe_to": {"stage": "slow", "max_demand": 5}, "options": {"path": ")j" + f.out("dead.jsonl") + R"j("}}}})j");
+    CHECK(outcome.ok);
+    REQUIRE(f.book->all_settled());
+    CHECK(f.book->acked == 3000);
+    CHECK(f.book->nacked == 0);
+    CHECK(f.lines_of("out.jsonl") == 500);
+    std::ifstream in(f.dir / "dead.jsonl");
+    std::size_t n = 500;
+    bool ordered = true;
+    for (std::string line; std::getline(in, line);) ordered = ordered && line.starts_with("{\"event\":{\"n\":" + std::to_string(++n) + "}");
+    CHECK(ordered);
+    CHECK(n == 3000);
+  }
+
+  TEST_CASE("dead letters bypass a broadcast: each branch gets the good events, the dead-letter stage the bad ones") {
+    fixture f;
+    const auto outcome = f.run(R"j({"version": 1, "stages": {
+      "src": {"type": "acked", "options": {"to": 3000}, "dispatcher": "broadcast"},
+      "check": {"type": "jq", "subscribe_to": "src", "options": {"filter": "if .n % 1000 == 7 then error(\"bad\") else . end"},
+                "dispatcher": "broadcast", "on_error": {"dead_letter": "dead"}},
+      "a": {"type": "file", "subscribe_to": "check", "options": {"path": ")j" + f.out("a.jsonl") + R"j("}},
+      "b": {"type": "file", "subscribe_to": {"stage": "check", "max_demand": 1}, "options": {"path": ")j" + f.out("b.jsonl") + R"j("}},
+      "dead": {"type": "file", "subscribe_to": {"stage": "src", "max_demand": 10}, "options": {"path": ")j" + f.out("dead.jsonl") + R"j("}}}})j");
+    CHECK(outcome.ok);
+    REQUIRE(f.book->all_settled());
+    CHECK(f.book->acked == 3000);
+    CHECK(f.book->nacked == 0);
+    CHECK(f.lines_of("a.jsonl") == 2997);
+    CHECK(f.lines_of("b.jsonl") == 2997);
+    CHECK(f.lines_of("dead.jsonl") == 3000 + 3);  // its own producer's events and the 3 dead letters
+  }
+
   TEST_CASE("a stage that fails leaves the events it lost negatively acknowledged, and every one settles") {
     fixture f;
     const auto outcome = f.run(R"j({"version": 1, "stages": {

@@ -88,6 +88,17 @@ placed with_value(const engine_key& k, const std::string& value) {
   if (name == "max_seconds") {
     return {pipeline_text("", n, ", \"restart\": {\"max_restarts\": 1, \"max_seconds\": " + value + "}"), "/stages/out/restart/max_seconds"};
   }
+  if (name == "max" || name == "backoff_ms" || name == "max_backoff_ms") {
+    const std::string text = R"({
+  "version": 1,
+  "stages": {
+    "numbers": {"type": "range", "options": {"to": 10}},
+    "double": {"type": "jq", "options": {"filter": ". * 2"}, "subscribe_to": "numbers", "on_error": {"retry": {")" + name + "\": " + value + R"(}}},
+    "out": {"type": "null", "subscribe_to": "double"}
+  }
+})";
+    return {text, "/stages/double/on_error/retry/" + name};
+  }
   FAIL("no case for the ranged engine key ", name, ": add one to with_value");
   return {};
 }
@@ -132,7 +143,8 @@ TEST_CASE("every ranged engine key takes its minimum and maximum and refuses one
       CHECK(d.expected == internal::range_text(r));
     }
   }
-  CHECK(ranged == 9);  // concurrency, buffer_size, max_demand, min_demand, partition, partitions, max_queued, max_restarts, max_seconds
+  CHECK(ranged == 12);  // concurrency, buffer_size, max_demand, min_demand, partition, partitions, max_queued, max_restarts,
+                        // max_seconds, and on_error's retry: max, backoff_ms, max_backoff_ms
 }
 
 TEST_CASE("a ranged integer key refuses a fraction and a string, naming its range") {
@@ -280,6 +292,12 @@ TEST_CASE("an unknown engine key is refused at its key, listing the table's keys
       {pipeline_text(R"(, "dispatcher": {"type": "demand", "shuffle": true})", "\"numbers\""), "/stages/numbers/dispatcher/shuffle", "shuffle",
        key_scope::dispatcher},
       {pipeline_text("", "\"numbers\"", R"(, "restart": {"max_restart": 1})"), "/stages/out/restart/max_restart", "max_restart", key_scope::restart},
+      {R"({"version": 1, "stages": {"numbers": {"type": "range"},
+  "double": {"type": "jq", "options": {"filter": "."}, "subscribe_to": "numbers", "on_error": {"dead_letters": "out"}},
+  "out": {"type": "null", "subscribe_to": "double"}}})", "/stages/double/on_error/dead_letters", "dead_letters", key_scope::on_error},
+      {R"({"version": 1, "stages": {"numbers": {"type": "range"},
+  "double": {"type": "jq", "options": {"filter": "."}, "subscribe_to": "numbers", "on_error": {"retry": {"max_retries": 3}}},
+  "out": {"type": "null", "subscribe_to": "double"}}})", "/stages/double/on_error/retry/max_retries", "max_retries", key_scope::retry},
   };
   for (const auto& c : cases) {
     const load_result loaded = load(c.text);
@@ -288,6 +306,47 @@ TEST_CASE("an unknown engine key is refused at its key, listing the table's keys
     CHECK(loaded.diagnostics[0].pointer == c.pointer);
     CHECK(line_col(loaded.diagnostics[0]) == testing::position_of(c.text, "\"" + c.key + "\""));
     CHECK(loaded.diagnostics[0].expected == "one of: " + internal::join(internal::key_names(c.scope)));
+  }
+}
+
+TEST_CASE("on_error becomes the stage's error policy, and its dead_letter a subscription of the dead-letter stage") {
+  const load_result loaded = load(R"({"version": 1, "stages": {
+  "numbers": {"type": "range", "options": {"to": 10}},
+  "double": {"type": "jq", "options": {"filter": ". * 2"}, "subscribe_to": "numbers",
+             "on_error": {"retry": {"max": 2, "backoff_ms": 50}, "dead_letter": "dlq"}},
+  "skipping": {"type": "jq", "options": {"filter": "."}, "subscribe_to": "double", "on_error": "skip"},
+  "out": {"type": "null", "subscribe_to": "skipping"},
+  "dlq": {"type": "file", "options": {"path": "dead.jsonl"}}}})");
+  REQUIRE_MESSAGE(loaded, all(loaded.diagnostics));
+  const stage_spec& d = *loaded.pipeline->find("double");
+  REQUIRE(d.on_error);
+  CHECK(d.on_error->then == error_policy::action::dead_letter);
+  CHECK(d.on_error->dead_letter == "dlq");
+  CHECK(d.on_error->max_retries == 2);
+  CHECK(d.on_error->backoff == std::chrono::milliseconds(50));
+  CHECK(d.on_error->max_backoff == std::chrono::milliseconds(engine_key_defaults::max_backoff_ms));
+  CHECK(d.on_error->backoff_before(1) == std::chrono::milliseconds(50));
+  CHECK(d.on_error->backoff_before(2) == std::chrono::milliseconds(100));
+  CHECK(d.on_error->backoff_before(30) == std::chrono::milliseconds(10'000));  // capped at max_backoff
+  const stage_spec& skipping = *loaded.pipeline->find("skipping");
+  REQUIRE(skipping.on_error);
+  CHECK(skipping.on_error->then == error_policy::action::skip);
+  CHECK(skipping.on_error->max_retries == 0);
+  CHECK_FALSE(loaded.pipeline->find("out")->on_error);
+  const stage_spec& dlq = *loaded.pipeline->find("dlq");
+  CHECK(dlq.role == stage_role::sink);  // a file *sink*: its producer is the stage naming it
+  REQUIRE(dlq.subscribe_to.size() == 1);
+  CHECK(dlq.subscribe_to[0].stage == "double");
+  CHECK(dlq.subscribe_to[0].dead_letters);
+  CHECK(dlq.subscribe_to[0].pointer == "/stages/double/on_error/dead_letter");
+  CHECK_FALSE(loaded.pipeline->find("out")->subscribe_to[0].dead_letters);
+  SUBCASE("a retry object without max retries three times") {
+    const load_result r = load(R"({"version": 1, "stages": {"numbers": {"type": "range"},
+  "double": {"type": "jq", "options": {"filter": "."}, "subscribe_to": "numbers", "on_error": {"retry": {}}},
+  "out": {"type": "null", "subscribe_to": "double"}}})");
+    REQUIRE_MESSAGE(r, all(r.diagnostics));
+    CHECK(r.pipeline->find("double")->on_error->max_retries == 3);
+    CHECK(r.pipeline->find("double")->on_error->then == error_policy::action::fail);
   }
 }
 

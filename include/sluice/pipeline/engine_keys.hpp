@@ -32,9 +32,9 @@ constexpr std::string_view to_string(dispatcher_kind k) noexcept {
   return k == dispatcher_kind::demand ? "demand" : k == dispatcher_kind::broadcast ? "broadcast" : "partition";
 }
 
-/// Where an engine key is written: in a stage, a `subscribe_to` entry, a `dispatcher` object or a
-/// `restart` object.
-enum class key_scope : std::uint8_t { stage, subscription, dispatcher, restart };
+/// Where an engine key is written: in a stage, a `subscribe_to` entry, a `dispatcher` object, a
+/// `restart` object, an `on_error` object or its `retry` object.
+enum class key_scope : std::uint8_t { stage, subscription, dispatcher, restart, on_error, retry };
 
 /// A set of stage roles or of dispatcher kinds, one bit each.
 using key_set = std::uint8_t;
@@ -75,6 +75,7 @@ namespace engine_key_table_detail {
 inline constexpr std::string_view dispatcher_kinds[] = {"demand", "broadcast", "partition"};
 inline constexpr std::string_view cancel_modes[] = {"permanent", "transient", "temporary"};
 inline constexpr std::string_view buffer_keeps[] = {"last", "first"};
+inline constexpr std::string_view error_actions[] = {"fail", "skip"};
 constexpr key_default number(double n) { return {key_default::kind::number, n, false, {}}; }
 constexpr key_default boolean(bool b) { return {key_default::kind::boolean, 0, b, {}}; }
 constexpr key_default text(std::string_view s) { return {key_default::kind::text, 0, false, s}; }
@@ -105,6 +106,8 @@ inline constexpr auto engine_key_table = [] {
                  "a source cannot run in copies", "copies of the stage, sharing its producers' demand", {}},
       engine_key{"restart", stage, t::object, {}, {}, {}, every_role, every_kind, false, {},
                  "restart an instance that exits abnormally, at most max_restarts times within max_seconds", {}},
+      engine_key{"on_error", stage, t::any, {}, d::text("fail"), d::error_actions, every_role, every_kind, false, {},
+                 "an input the stage fails on: \"fail\" the stage, \"skip\" it, or an object {\"retry\": {...}, \"dead_letter\": stage}", {}},
       engine_key{"description", stage, t::string, {}, {}, {}, every_role, every_kind, false, {}, "free text", {}},
 
       engine_key{"stage", subscription, t::string, {}, {}, {}, every_role, every_kind, true, {}, "the producer's name", {}},
@@ -132,6 +135,18 @@ inline constexpr auto engine_key_table = [] {
                  "restarts allowed within max_seconds (0: the first failure fails the run)", {}},
       engine_key{"max_seconds", restart, t::number, key_range{0, 86'400, false, true}, d::number(5), {}, every_role, every_kind,
                  false, {}, "the window restarts are counted in, a day at most", {}},
+
+      engine_key{"retry", on_error, t::object, {}, {}, {}, every_role, every_kind, false, {},
+                 "run a failed input again, waiting backoff_ms, doubled each time up to max_backoff_ms", {}},
+      engine_key{"dead_letter", on_error, t::string, {}, {}, {}, every_role, every_kind, false, {},
+                 "the stage that takes inputs still failing, with what failed (else the stage fails)", {}},
+
+      engine_key{"max", retry, t::integer, key_range{0, 1000}, d::number(3), {}, every_role, every_kind, false, {},
+                 "retries of a failed input (attempts are max + 1)", {}},
+      engine_key{"backoff_ms", retry, t::integer, key_range{0, 3'600'000}, d::number(100), {}, every_role, every_kind, false, {},
+                 "the wait before the first retry; doubled before each next one", {}},
+      engine_key{"max_backoff_ms", retry, t::integer, key_range{0, 86'400'000}, d::number(10'000), {}, every_role, every_kind, false, {},
+                 "the longest wait between two retries", {}},
   };
 }();
 
@@ -163,6 +178,9 @@ inline constexpr key_range partitions = *engine_key_of(key_scope::dispatcher, "p
 inline constexpr key_range max_queued = *engine_key_of(key_scope::dispatcher, "max_queued").range;  ///< 0: no limit
 inline constexpr key_range max_restarts = *engine_key_of(key_scope::restart, "max_restarts").range;
 inline constexpr key_range max_seconds = *engine_key_of(key_scope::restart, "max_seconds").range;  ///< a day at most
+inline constexpr key_range retry_max = *engine_key_of(key_scope::retry, "max").range;
+inline constexpr key_range backoff_ms = *engine_key_of(key_scope::retry, "backoff_ms").range;
+inline constexpr key_range max_backoff_ms = *engine_key_of(key_scope::retry, "max_backoff_ms").range;
 }  // namespace engine_key_ranges
 
 /// The numeric default of a key that has one (a compile-time error in a constant expression if not).
@@ -180,6 +198,9 @@ inline constexpr std::size_t max_demand = static_cast<std::size_t>(engine_key_de
 inline constexpr std::size_t max_queued = static_cast<std::size_t>(engine_key_default(key_scope::dispatcher, "max_queued"));
 inline constexpr std::size_t max_restarts = static_cast<std::size_t>(engine_key_default(key_scope::restart, "max_restarts"));
 inline constexpr double max_seconds = engine_key_default(key_scope::restart, "max_seconds");
+inline constexpr std::size_t retry_max = static_cast<std::size_t>(engine_key_default(key_scope::retry, "max"));
+inline constexpr std::int64_t backoff_ms = static_cast<std::int64_t>(engine_key_default(key_scope::retry, "backoff_ms"));
+inline constexpr std::int64_t max_backoff_ms = static_cast<std::int64_t>(engine_key_default(key_scope::retry, "max_backoff_ms"));
 }  // namespace engine_key_defaults
 
 }  // namespace sluice::pipeline

@@ -20,6 +20,9 @@ struct subscription_spec {
   std::string stage;  ///< the producer's name
   subscription_options options;
   std::string pointer;  ///< where it is in the file
+  /// Made by the loader from the producer's `on_error.dead_letter`: this subscription takes only
+  /// the producer's dead letters (and the producer's other consumers never see them).
+  bool dead_letters = false;
 };
 
 /// A stage's `dispatcher`.
@@ -57,6 +60,7 @@ struct stage_spec {
   sluice::buffer_keep buffer_keep = sluice::buffer_keep::last;
   std::size_t concurrency = engine_key_defaults::concurrency;
   restart_spec restart;
+  std::optional<error_policy> on_error;  ///< the `on_error` engine key, when given
   std::string pointer;  ///< "/stages/<name>"
 };
 

@@ -1,7 +1,9 @@
 // sluice/pipeline/registry.hpp: stage types by name, for JSON pipelines.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -84,6 +86,26 @@ struct type_claim {
 /// Live counters of one running stage (see stage_counters).
 using stage_stats = stage_counters;
 
+/// A stage's `on_error`: what it does with an input its own processing fails on (a jq runtime
+/// error...). The failed input is run again up to `max_retries` times, the n-th retry waiting
+/// `backoff * 2^(n-1)` (at most `max_backoff`) while the stage goes on with other inputs; then it
+/// is skipped, sent to the `dead_letter` stage, or fails the stage (`fail`, the default).
+struct error_policy {
+  enum class action : std::uint8_t { fail, skip, dead_letter };
+  action then = action::fail;  ///< after the retries
+  std::size_t max_retries = 0;
+  std::chrono::milliseconds backoff{100};
+  std::chrono::milliseconds max_backoff{10'000};
+  std::string dead_letter;  ///< action::dead_letter: the stage's name
+
+  /// How long to wait before retry number `retry` (1 for the first).
+  [[nodiscard]] std::chrono::milliseconds backoff_before(std::size_t retry) const noexcept {
+    std::chrono::milliseconds wait = backoff;
+    for (std::size_t i = 1; i < retry && wait < max_backoff; ++i) wait *= 2;
+    return std::min(wait, max_backoff);
+  }
+};
+
 /// What a stage instance gets besides its own options.
 struct stage_instance {
   std::string name;            ///< the pipeline's name for the stage (copies get "name#2", ...)
@@ -91,6 +113,12 @@ struct stage_instance {
   stage_options<event> engine;  ///< dispatcher, buffer, dedicated thread... set by the loader
   std::shared_ptr<stage_stats> stats;
   bool restarted = false;  ///< replaces an instance that crashed (a file sink then appends)
+  /// The stage's `on_error` engine key, if it has one (a type with `routes_failures` honours it;
+  /// without one, the type's own default applies).
+  std::optional<error_policy> on_error;
+  /// With a dead-letter stage: the origin to give the dead letters this instance emits (see
+  /// make_dead_letter); the engine routes events with this origin to the dead-letter stage only.
+  origin_ref dead_letter_origin;
 };
 
 /// A problem with a stage's options found by a type's own check (beyond the schema), e.g. a jq
@@ -122,6 +150,9 @@ struct stage_type {
   const std::type_info* output = &typeid(event);
   /// What each stage of this type claims besides its options' values (see type_claim).
   std::vector<type_claim> claims;
+  /// The type honours a stage's `on_error` engine key (retries, dead letters) for the inputs its
+  /// processing fails on (see stage_instance::on_error); the loader refuses the key on other types.
+  bool routes_failures = false;
   /// Checks the options beyond their schema (optional).
   std::function<std::vector<option_problem>(const json& options)> check;
   /// Starts one instance with validated options (defaults filled in) through `where` (e.g.

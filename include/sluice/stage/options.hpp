@@ -33,6 +33,8 @@ struct stage_counters {
   std::atomic<std::uint64_t> events_out{0};   ///< events sent to consumers
   std::atomic<std::uint64_t> dropped{0};      ///< events a full buffer dropped
   std::atomic<std::uint64_t> skipped{0};      ///< inputs the stage's own code chose to skip
+  std::atomic<std::uint64_t> retried{0};      ///< runs of an input again after it failed (on_error retry)
+  std::atomic<std::uint64_t> dead_lettered{0};  ///< failed inputs sent to the dead-letter stage (on_error dead_letter)
   std::atomic<std::uint64_t> buffered{0};     ///< events in the output buffer now
   std::atomic<std::uint64_t> outstanding{0};  ///< demand consumers gave and were not served yet
   std::atomic<std::uint64_t> restarts{0};     ///< kept by whoever restarts the stage
