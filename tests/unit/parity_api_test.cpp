@@ -130,7 +130,11 @@ TEST_SUITE("parity_api") {
     probe out(rt);
     stage_options<int> o;
     o.registered_name = "numbers";
-    const pid p = start(rt, std::make_unique<counting_producer>(), std::move(o));
+    // sync_start: the name is registered when it returns (start returns at once, before the
+    // stage's process has registered it, so a subscribe by name right after could find nobody).
+    const start_result started = sync_start(rt, std::make_unique<counting_producer>(), std::move(o));
+    REQUIRE(started);
+    const pid p = started.stage;
     const pid c = start(rt, std::make_unique<recording_consumer>(out.self()));
     auto sub = subscribe(rt, c, std::string("numbers"), demand_bounds(4));
     REQUIRE(sub);

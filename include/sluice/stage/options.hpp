@@ -102,7 +102,8 @@ struct stage_options {
   std::string name;
   /// Registers the stage under this name (GenStage's :name start option) before its init runs;
   /// a name already taken stops it (`already_started`, reported by sync_start). Consumers may
-  /// subscribe to the name (subscribe_to::name).
+  /// subscribe to the name (subscribe_to::name). The stage's process registers it, so after
+  /// `start` (which returns at once) the name may not be taken yet; `sync_start` returns once it is.
   std::string registered_name;
   /// Consumers and producer_consumers: subscriptions made at start, in order.
   std::vector<sluice::subscribe_to> subscribe_to;
