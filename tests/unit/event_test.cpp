@@ -143,6 +143,20 @@ TEST_CASE("a text longer than the inline capacity is shared by copies; a short o
   CHECK(moved.shares_payload_with(big));
 }
 
+TEST_CASE("assign_short_text_unchecked replaces any payload in place, metadata kept") {
+  event e = parsed(R"({"id": 1, "msg": "a message longer than the inline text"})");  // a shared chunk
+  e.set_time_ns(42);
+  e.assign_short_text_unchecked("9223372036854775807");
+  CHECK(e.is_inline());
+  CHECK(e.text() == "9223372036854775807");
+  CHECK(e.time_ns() == 42);
+  e.assign_short_text_unchecked("7");
+  CHECK(e.text() == "7");
+  std::string out;
+  e.append_json(out);
+  CHECK(out == "7");
+}
+
 TEST_CASE("small events allocate nothing: parse, copy, move, write") {
   event_parser p;
   std::string out;
