@@ -2,25 +2,9 @@
 
 #include <unistd.h>
 
-#include <ctime>
-
 #include <nlohmann/json.hpp>
 
 namespace sluice::observe {
-
-namespace {
-
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  char buf[40];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  return std::string(buf, n) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
-}
-
-}  // namespace
 
 std::string json_log_line(const log_record& r, const std::string& pipeline) {
   // ordered: time first, as people read log lines

@@ -2,25 +2,16 @@
 #include <sluice/pipeline/dead_letter.hpp>
 
 #include <chrono>
-#include <ctime>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include <sluice/process/log.hpp>
 
 namespace sluice::pipeline {
 
 namespace {
 
-/// Now as RFC 3339 in UTC with milliseconds ("2026-12-07T11:03:25.123Z"), as JSON log lines write it.
-std::string now_rfc3339() {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  char buf[40];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  return std::string(buf, n) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
-}
 
 /// `s` as a JSON string (invalid UTF-8 replaced, so the line stays valid JSON).
 std::string quoted(std::string_view s) {
@@ -35,7 +26,7 @@ event make_dead_letter(event failed, std::string_view stage, std::string_view er
   text += ",\"error\":" + quoted(error);
   text += ",\"stage\":" + quoted(stage);
   text += ",\"attempts\":" + std::to_string(attempts);
-  text += ",\"time\":\"" + now_rfc3339() + "\"}";
+  text += ",\"time\":\"" + rfc3339(std::chrono::system_clock::now()) + "\"}";
   event letter = event::from_text_unchecked(text);
   letter.set_metadata_from(failed);  // its origin's position and time, and its acknowledgement holder
   failed.ack().done();               // the copy above is the holder now

@@ -267,7 +267,7 @@ void running_pipeline::state::call_subscribe(context& self, restart_call call) {
   calls.emplace(ref.id, std::move(call));
 }
 
-void running_pipeline::state::on_call_reply(context& self, call_reply& reply) {
+void running_pipeline::state::on_call_reply(context& /*self*/, call_reply& reply) {
   auto it = calls.find(reply.ref.id);
   if (it == calls.end()) return;
   restart_call call = std::move(it->second);

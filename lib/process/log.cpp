@@ -2,6 +2,7 @@
 // one formatted write per line, whatever thread logs).
 #include <sluice/process/log.hpp>
 
+#include <ctime>
 #include <memory>
 #include <utility>
 
@@ -19,6 +20,17 @@ std::string_view to_string(log_level level) noexcept {
     case log_level::off: return "off";
   }
   return "off";
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto whole = ms >= 0 || ms % 1000 == 0 ? ms / 1000 : ms / 1000 - 1;  // floor: before 1970 too
+  const std::time_t seconds = static_cast<std::time_t>(whole);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char buf[40];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  return std::string(buf, n) + "." + std::to_string(1000 + (ms - whole * 1000)).substr(1) + "Z";
 }
 
 namespace {

@@ -628,4 +628,15 @@ jq_outcome jq_program::next(std::size_t max, const pipeline::event& input, std::
   });
 }
 
+std::optional<std::string> first_output(jq_program& p, const pipeline::event& e) {
+  p.start(e);
+  std::vector<pipeline::event> out;
+  (void)p.next(1, e, out);
+  p.abandon();
+  if (out.empty()) return std::nullopt;
+  std::string text = out.front().json();
+  for (pipeline::event& x : out) x.ack().done();
+  return text;
+}
+
 }  // namespace sluice::stages

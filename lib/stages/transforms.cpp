@@ -173,10 +173,10 @@ class output_metadata {
   /// Sets `e`'s key and time; throws jq_error as the programs do, or for a time not a number.
   void apply(event& e) {
     if (key_) {
-      if (auto k = first(*key_, e)) e.set_key(std::move(*k));
+      if (auto k = first_output(*key_, e)) e.set_key(std::move(*k));
     }
     if (!time_) return;
-    auto t = first(*time_, e);
+    auto t = first_output(*time_, e);
     if (!t) return;
     double seconds = 0;
     const auto [end, ec] = std::from_chars(t->data(), t->data() + t->size(), seconds);
@@ -205,18 +205,6 @@ class output_metadata {
   static std::optional<jq_program> program(const json& o, const char* name, std::size_t max_depth) {
     if (!o.contains(name) || !o[name].is_string()) return std::nullopt;
     return std::get<jq_program>(jq_program::compile(o[name].get<std::string>(), max_depth));
-  }
-  /// The text of `p`'s first output on `e`. The outputs' holders of e's acknowledgement are done
-  /// here: they are not events that go on.
-  static std::optional<std::string> first(jq_program& p, const event& e) {
-    p.start(e);
-    std::vector<event> out;
-    (void)p.next(1, e, out);
-    p.abandon();
-    if (out.empty()) return std::nullopt;
-    std::string text = out.front().json();
-    for (event& x : out) x.ack().done();
-    return text;
   }
   std::optional<jq_program> key_;
   std::optional<jq_program> time_;

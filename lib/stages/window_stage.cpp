@@ -199,19 +199,6 @@ std::optional<jq_program> reducer_of(const json& o) {
   return std::get<jq_program>(jq_program::compile(a.substr(3)));
 }
 
-/// The text of `p`'s first output on `e`, or nothing. The outputs' holders of e's
-/// acknowledgement end here (done): they are not events that go on. (transforms.cpp's pattern.)
-std::optional<std::string> first_output(jq_program& p, const event& e) {
-  p.start(e);
-  std::vector<event> out;
-  (void)p.next(1, e, out);
-  p.abandon();
-  if (out.empty()) return std::nullopt;
-  std::string text = out.front().json();
-  for (event& x : out) x.ack().done();
-  return text;
-}
-
 /// Seconds since the epoch (a JSON number's text) as nanoseconds, saturated.
 std::optional<std::int64_t> seconds_to_ns(const std::string& t) {
   double seconds = 0;

@@ -237,7 +237,7 @@ TEST_CASE("a message past max_deliver is counted from the MAX_DELIVERIES advisor
   auto s = settings_for(server, "ORDERS", "poison");
   s.max_deliver = 2;
   // Sequence 2 always fails: delivered twice, then JetStream gives up on it.
-  auto r = start_pair(rt, s, state, [](std::uint64_t seq, int) { return seq != 2; }, counters);
+  [[maybe_unused]] auto r = start_pair(rt, s, state, [](std::uint64_t seq, int) { return seq != 2; }, counters);
   REQUIRE(state->wait_until([&] { return state->deliveries.size() == 3 && state->deliveries[2] == 2; },
                             test_clock::now() + watchdog));
   const auto deadline = test_clock::now() + watchdog;

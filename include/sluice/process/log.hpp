@@ -21,6 +21,10 @@ enum class log_level : std::uint8_t { debug, info, warning, error, off };
 /// "debug", "info", "warning", "error" or "off".
 std::string_view to_string(log_level level) noexcept;
 
+/// `t` as RFC 3339 in UTC with milliseconds ("2026-12-07T11:03:25.123Z"): how JSON log lines and
+/// dead letters write a time.
+std::string rfc3339(std::chrono::system_clock::time_point t);
+
 /// One log line. The views are valid only during the sink's call.
 struct log_record {
   log_level level = log_level::info;

@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -166,5 +167,10 @@ class jq_program {
   explicit jq_program(std::unique_ptr<state> s) noexcept;
   std::unique_ptr<state> s_;
 };
+
+/// The compact JSON text of `p`'s first output on `e`, or nothing when it has none (a `key` or
+/// `time` expression, a window's key or value). The outputs' holders of e's acknowledgement end
+/// here (done): they are not events that go on. Throws jq_error as next() does.
+std::optional<std::string> first_output(jq_program& p, const pipeline::event& e);
 
 }  // namespace sluice::stages
