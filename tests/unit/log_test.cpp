@@ -61,6 +61,13 @@ TEST_SUITE("log") {
     CHECK(out.snapshot() == std::vector<std::string>{"warning [b] shown", "error [] also shown"});
   }
 
+  TEST_CASE("rfc3339: UTC with milliseconds, rounded down, before 1970 too") {
+    const std::chrono::system_clock::time_point epoch{};
+    CHECK(rfc3339(epoch + 1234ms) == "1970-01-01T00:00:01.234Z");
+    CHECK(rfc3339(epoch - 1ms) == "1969-12-31T23:59:59.999Z");
+    CHECK(rfc3339(epoch + std::chrono::seconds(1'796'643'805) + 7ms) == "2026-12-07T11:43:25.007Z");
+  }
+
   TEST_CASE("a sink that throws takes nobody down") {
     logger log(log_level::debug, [](const log_record&) { throw std::runtime_error("sink broke"); });
     CHECK_NOTHROW(log.error("x"));
