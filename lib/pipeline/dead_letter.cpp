@@ -11,9 +11,9 @@ namespace sluice::pipeline {
 
 namespace {
 
-/// Now as RFC 3339 in UTC with milliseconds ("2026-12-07T11:03:25.123Z"), as JSON log lines write it.
-std::string now_rfc3339() {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+/// `when` as RFC 3339 in UTC with milliseconds ("2026-12-07T11:03:25.123Z"), as JSON log lines write it.
+std::string rfc3339(std::chrono::system_clock::time_point when) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
   const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
   std::tm utc{};
   ::gmtime_r(&seconds, &utc);
@@ -29,13 +29,14 @@ std::string quoted(std::string_view s) {
 
 }  // namespace
 
-event make_dead_letter(event failed, std::string_view stage, std::string_view error, std::size_t attempts, origin_ref origin) {
+event make_dead_letter(event failed, std::string_view stage, std::string_view error, std::size_t attempts, origin_ref origin,
+                       std::chrono::system_clock::time_point when) {
   std::string text = "{\"event\":";
   failed.append_json(text);  // the input as it came, compact
   text += ",\"error\":" + quoted(error);
   text += ",\"stage\":" + quoted(stage);
   text += ",\"attempts\":" + std::to_string(attempts);
-  text += ",\"time\":\"" + now_rfc3339() + "\"}";
+  text += ",\"time\":\"" + rfc3339(when) + "\"}";
   event letter = event::from_text_unchecked(text);
   letter.set_metadata_from(failed);  // its origin's position and time, and its acknowledgement holder
   failed.ack().done();               // the copy above is the holder now
