@@ -42,8 +42,9 @@ const std::array<command_text, 8>& commands() {
       {"test", "FILE... [--set path=value]... [--plugin lib.so]...",
        "run the test cases of each test file (JSON: the pipeline, then cases of events fed\n"
        "to sources, `advance_ms` steps and the events expected at sinks) on a virtual\n"
-       "clock, so timers fire at once and in order; prints a diff per failure and\n"
-       "`N passed, N failed`; exit 0 if all pass, 1 if one failed, 2 for a bad file"},
+       "clock: timers fire, in order, only as a step advances it, taking no real time;\n"
+       "prints a diff per failure and `N passed, N failed`; exit 0 if all pass, 1 if a\n"
+       "case failed, 2 for a bad test file"},
       {"stages", "[--json] [--plugin lib.so]...", "list the stage types and their options"},
       {"schema", "[--plugin lib.so]...", "print the JSON Schema of a pipeline file"},
       {"top", "[URL] [--interval MS] [--sort COLUMN] [--desc] [--filter REGEX] [--plain] [--count N]",
