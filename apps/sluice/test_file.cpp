@@ -360,7 +360,7 @@ std::optional<test_file> load_test_file(const std::string& path, const pipeline:
     if (!loaded) {
       if (!pipeline_bad) {  // the same problems for every case: once is enough
         for (auto& d : loaded.diagnostics) err << d.to_string() << "\n";
-        err << "sluice: " << file.pipeline_path << " (the pipeline of " << path << at << "): " << loaded.diagnostics.size()
+        err << "sluice: " << file.pipeline_path << " (the pipeline of " << path << ", " << at << "): " << loaded.diagnostics.size()
             << " problem" << (loaded.diagnostics.size() == 1 ? "" : "s") << "\n";
       }
       pipeline_bad = true;

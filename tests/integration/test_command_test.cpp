@@ -2,7 +2,8 @@
 // cases that feed named sources, capture every sink and control time with a virtual clock;
 // passing and failing cases (a diff, the counts, the exit code), bad test files (every problem
 // named by file, line and JSON pointer), windows with events out of order, a batch timeout of a
-// minute and a tick source that take no real time, and the example pipelines' own test files.
+// minute, a tick source and retries' back-off that take no real time, and the example pipelines'
+// own test files.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -225,6 +226,38 @@ TEST_CASE("processing time is virtual: a window closes, a batch times out and a 
   CHECK(r.code() == 0);
   CHECK(last_line(r.out) == "1 passed, 0 failed");
   CHECK(r.elapsed < std::chrono::seconds(30));  // a real minute's timers would have taken one
+}
+
+TEST_CASE("retries wait on the virtual clock: a back-off of minutes takes none of the test's time") {
+  temp_dir dir;
+  const auto r = run_tests(dir, R"J({
+  "version": 1,
+  "stages": {
+    "in":   {"type": "stdin", "options": {"format": "jsonl"}},
+    "fail": {"type": "jq", "options": {"filter": "error(\"no\")"}, "subscribe_to": "in",
+             "on_error": {"retry": {"max": 2, "backoff_ms": 60000, "max_backoff_ms": 600000}, "dead_letter": "dead"}},
+    "out":  {"type": "stdout", "subscribe_to": "fail"},
+    "dead": {"type": "file", "options": {"path": "dead.jsonl"}}
+  }
+})J", R"J({
+  "pipeline": "pipeline.json",
+  "tests": [{
+    "name": "tried at 0, 60 s and 180 s, then a dead letter",
+    "steps": [
+      {"event": {"x": 1}},
+      {"advance_ms": 179999},
+      {"expect": {"dead": {"count": 0}}},
+      {"advance_ms": 1}
+    ],
+    "expect": {"out": {"count": 0},
+               "dead": {"events": [{"event": {"x": 1}, "error": "no", "stage": "fail", "attempts": 3,
+                                    "time": "2024-01-01T00:03:00.000Z"}]}}
+  }]
+})J");
+  INFO(describe(r));
+  CHECK(r.code() == 0);
+  CHECK(last_line(r.out) == "1 passed, 0 failed");
+  CHECK(!std::filesystem::exists(dir / "dead.jsonl"));
 }
 
 TEST_CASE("the example pipelines' test files pass") {
