@@ -23,6 +23,7 @@ int check_command(const std::vector<std::string>& args, std::ostream& out, std::
 int graph_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int stages_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int schema_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int test_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int top_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace sluice::app

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   if (command == "graph") return graph_command(args, std::cout, std::cerr);
   if (command == "stages") return stages_command(args, std::cout, std::cerr);
   if (command == "schema") return schema_command(args, std::cout, std::cerr);
+  if (command == "test") return test_command(args, std::cout, std::cerr);
   if (command == "top") return top_command(args, std::cout, std::cerr);
   if (command == "demo") {
     const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");

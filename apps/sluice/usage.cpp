@@ -24,8 +24,8 @@ std::string threads_text() {
          "; default: one per core)";
 }
 
-const std::array<command_text, 7>& commands() {
-  static const std::array<command_text, 7> texts{{
+const std::array<command_text, 8>& commands() {
+  static const std::array<command_text, 8> texts{{
       {"run", "FILE [--set path=value]... [--stats] [--plugin lib.so]... [--threads N] [--drain-timeout S]\n"
               "           [--http HOST:PORT] [--stall-timeout S] [--log-format text|json]",
        "run a pipeline until its sources are exhausted and every event reached its sinks;\n"
@@ -39,6 +39,12 @@ const std::array<command_text, 7>& commands() {
        "SLUICE_DRAIN_TIMEOUT, SLUICE_THREADS (a flag wins over its variable)"},
       {"check", "FILE [--set path=value]... [--plugin lib.so]...", "validate a pipeline file and report every problem"},
       {"graph", "FILE [--set path=value]... [--plugin lib.so]... [--format dot|mermaid]", "print the pipeline's graph"},
+      {"test", "FILE... [--set path=value]... [--plugin lib.so]...",
+       "run the test cases of each test file (JSON: the pipeline, then cases of events fed\n"
+       "to sources, `advance_ms` steps and the events expected at sinks) on a virtual\n"
+       "clock: timers fire, in order, only as a step advances it, taking no real time;\n"
+       "prints a diff per failure and `N passed, N failed`; exit 0 if all pass, 1 if a\n"
+       "case failed, 2 for a bad test file"},
       {"stages", "[--json] [--plugin lib.so]...", "list the stage types and their options"},
       {"schema", "[--plugin lib.so]...", "print the JSON Schema of a pipeline file"},
       {"top", "[URL] [--interval MS] [--sort COLUMN] [--desc] [--filter REGEX] [--plain] [--count N]",

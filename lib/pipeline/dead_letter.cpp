@@ -20,13 +20,14 @@ std::string quoted(std::string_view s) {
 
 }  // namespace
 
-event make_dead_letter(event failed, std::string_view stage, std::string_view error, std::size_t attempts, origin_ref origin) {
+event make_dead_letter(event failed, std::string_view stage, std::string_view error, std::size_t attempts, origin_ref origin,
+                       std::chrono::system_clock::time_point when) {
   std::string text = "{\"event\":";
   failed.append_json(text);  // the input as it came, compact
   text += ",\"error\":" + quoted(error);
   text += ",\"stage\":" + quoted(stage);
   text += ",\"attempts\":" + std::to_string(attempts);
-  text += ",\"time\":\"" + rfc3339(std::chrono::system_clock::now()) + "\"}";
+  text += ",\"time\":\"" + rfc3339(when) + "\"}";
   event letter = event::from_text_unchecked(text);
   letter.set_metadata_from(failed);  // its origin's position and time, and its acknowledgement holder
   failed.ack().done();               // the copy above is the holder now

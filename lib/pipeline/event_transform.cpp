@@ -130,7 +130,7 @@ class event_transform_stage final : public producer_consumer<event, event> {
       input.ack().done();
     } else if (policy_.then == action::dead_letter) {
       if (counters_) counters_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
-      out.push_back(make_dead_letter(std::move(input), name_, why, runs, dead_letter_origin_));
+      out.push_back(make_dead_letter(std::move(input), name_, why, runs, dead_letter_origin_, ctx.process().rt().system_now()));
     } else {
       failed_ = true;
       retries_.clear();

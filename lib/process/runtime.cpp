@@ -1,6 +1,8 @@
 #include <sluice/process/runtime.hpp>
 
+#include <algorithm>
 #include <future>
+#include <stdexcept>
 
 #include <sluice/process/context.hpp>
 
@@ -59,6 +61,35 @@ std::optional<exit_reason> runtime::await_exit(pid p, duration timeout) {
 }
 
 bool runtime::is_alive(pid p) const noexcept { return impl_->is_alive(p); }
+
+std::chrono::steady_clock::time_point runtime::now() const { return impl_->timers().now(); }
+
+std::chrono::system_clock::time_point runtime::system_now() const {
+  if (!impl_->virtual_time()) return std::chrono::system_clock::now();
+  const auto passed = impl_->timers().now() - (std::chrono::steady_clock::time_point{} + std::chrono::hours(1));
+  return impl_->virtual_start() + std::chrono::duration_cast<std::chrono::system_clock::duration>(passed);
+}
+
+bool runtime::virtual_time() const noexcept { return impl_->virtual_time(); }
+
+void runtime::settle() {
+  if (!impl_->virtual_time()) throw std::logic_error("sluice: runtime::settle needs virtual time");
+  impl_->settle();
+}
+
+void runtime::advance(duration by) {
+  if (!impl_->virtual_time()) throw std::logic_error("sluice: runtime::advance needs virtual time");
+  impl_->settle();
+  const auto target = impl_->timers().now() + by;
+  while (impl_->timers().advance_to(target)) impl_->settle();
+}
+
+std::optional<runtime::duration> runtime::next_timer() const {
+  if (!impl_->virtual_time()) throw std::logic_error("sluice: runtime::next_timer needs virtual time");
+  const auto due = impl_->timers().next_due();
+  if (due == std::chrono::steady_clock::time_point::max()) return std::nullopt;
+  return std::max(duration::zero(), due - impl_->timers().now());
+}
 
 const sluice::logger& runtime::log() const noexcept { return impl_->log(); }
 std::size_t runtime::size_hint() const noexcept { return impl_->size_hint(); }

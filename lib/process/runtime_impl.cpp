@@ -54,11 +54,13 @@ unsigned pick_threads(unsigned requested) {
 
 runtime_impl::runtime_impl(runtime& owner, runtime_options options)
     : owner_(owner),
+      virtual_time_(options.virtual_time),
+      virtual_start_(options.virtual_start),
       threads_(pick_threads(options.threads)),
       budget_(std::max(1u, options.budget)),
       log_(options.log_level, std::move(options.log_sink)),
       table_(options.max_processes),
-      timers_([this](pid to, message_node* n) { send_node(to, n); }),
+      timers_([this](pid to, message_node* n) { send_node(to, n); }, options.virtual_time),
       workers_(tbb::global_control::max_allowed_parallelism, threads_ + 1),
       // No slot reserved for the creating thread: every thread of the arena is a worker, and an
       // external thread only ever enqueues.
@@ -113,6 +115,7 @@ void runtime_impl::send_exit_signal(pid target, pid from, exit_reason reason, bo
 }
 
 void runtime_impl::schedule(process* p) {
+  note_scheduled();
   if (p->dedicated()) {
     p->wake_dedicated();
   } else if (tl_worker_of == this) {
@@ -152,6 +155,7 @@ void runtime_impl::run_task(process* p) {
     const run_result r = p->run(budget_);
     tl_current = nullptr;  // p may be gone already
     if (r == run_result::yielded) yield(p);
+    else note_unscheduled();
     p = local.pop();
     // Let the shared queues have their turn, if anything waits there: a spill with nothing
     // waiting only hands this chain to an idle worker, one process at a time, so that its
@@ -178,6 +182,7 @@ void runtime_impl::start_dedicated(process* p) {
       run_result r;
       while ((r = p->run(budget_)) == run_result::yielded) {
       }
+      note_unscheduled();
       if (r == run_result::exited) return;
     }
   });
@@ -201,6 +206,14 @@ bool runtime_impl::register_name(const std::string& name, pid p) {
     return false;
   }
   return true;
+}
+
+void runtime_impl::settle() {
+  std::size_t n = busy_.load(std::memory_order_acquire);
+  while (n != 0) {
+    busy_.wait(n, std::memory_order_acquire);
+    n = busy_.load(std::memory_order_acquire);
+  }
 }
 
 timer_ref runtime_impl::send_after(pid to, message_node* n, std::chrono::steady_clock::duration delay) {

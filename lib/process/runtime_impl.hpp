@@ -71,6 +71,12 @@ class runtime_impl {
   void unregister_all(pid p) { registry_.remove_all(p); }
 
   timer_ref send_after(pid to, message_node* n, std::chrono::steady_clock::duration delay);
+  [[nodiscard]] internal::timer_service& timers() noexcept { return timers_; }
+  [[nodiscard]] const internal::timer_service& timers() const noexcept { return timers_; }
+  [[nodiscard]] bool virtual_time() const noexcept { return virtual_time_; }
+  [[nodiscard]] std::chrono::system_clock::time_point virtual_start() const noexcept { return virtual_start_; }
+  /// Virtual time: blocks until no process is scheduled or running (see runtime::settle).
+  void settle();
   bool cancel_timer(timer_ref ref) { return ref.id != 0 && timers_.cancel(ref.id); }
 
   /// False from the moment `p` starts exiting, before it sends its DOWNs: whoever learned of the
@@ -93,8 +99,22 @@ class runtime_impl {
   void enqueue_shared(process* p);
   void start_dedicated(process* p);
   void shutdown();
+  /// Virtual time: a process was scheduled / went idle or exited (busy_ counts those between).
+  void note_scheduled() noexcept {
+    // relaxed: settle() reads with acquire after the count reaches 0 through a release below.
+    if (virtual_time_) busy_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void note_unscheduled() noexcept {
+    // acq_rel: what the process did happens-before settle()'s acquire load of 0.
+    if (virtual_time_ && busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) busy_.notify_all();
+  }
 
   runtime& owner_;
+  const bool virtual_time_;
+  const std::chrono::system_clock::time_point virtual_start_;
+  /// Virtual time only: processes scheduled and not yet idle (or exited). A process that wakes
+  /// another is counted while it runs, so the count reaches 0 only when nothing is left to do.
+  std::atomic<std::size_t> busy_{0};
   unsigned threads_;
   unsigned budget_;
   sluice::logger log_;

@@ -1,15 +1,16 @@
 #include "process/timer_service.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace sluice::internal {
 
-timer_service::timer_service(deliver_fn deliver) : deliver_(std::move(deliver)) {}
+timer_service::timer_service(deliver_fn deliver, bool virtual_time)
+    : deliver_(std::move(deliver)), virtual_time_(virtual_time) {}
 
 timer_service::~timer_service() { stop(); }
 
-timer_service::clock::time_point timer_service::deadline_after(clock::duration delay) {
-  const auto now = clock::now();
+timer_service::clock::time_point timer_service::deadline_after(clock::time_point now, clock::duration delay) {
   if (delay <= clock::duration::zero()) return now;
   // now is after the epoch, so max() - now does not overflow; now + delay would.
   if (delay >= clock::time_point::max() - now) return clock::time_point::max();
@@ -17,8 +18,8 @@ timer_service::clock::time_point timer_service::deadline_after(clock::duration d
 }
 
 std::uint64_t timer_service::start(pid to, detail::message_node* node, clock::duration delay) {
-  const auto due = deadline_after(delay);
   std::unique_lock lock(mutex_);
+  const auto due = deadline_after(virtual_time_ ? virtual_now_ : clock::now(), delay);
   if (stopping_) {
     node->destroy();
     return 0;
@@ -27,6 +28,7 @@ std::uint64_t timer_service::start(pid to, detail::message_node* node, clock::du
   const bool earliest = queue_.empty() || due < queue_.begin()->first.first;
   queue_.emplace(key{due, id}, entry{to, node});
   due_of_.emplace(id, due);
+  if (virtual_time_) return id;  // advance_to delivers it
   if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
   lock.unlock();
   if (earliest) wake_.notify_one();
@@ -61,6 +63,37 @@ void timer_service::stop() {
   wake_.notify_all();
   if (t.joinable()) t.join();
   for (auto& [k, e] : left) e.node->destroy();
+}
+
+timer_service::clock::time_point timer_service::now() const {
+  if (!virtual_time_) return clock::now();
+  std::lock_guard lock(mutex_);
+  return virtual_now_;
+}
+
+timer_service::clock::time_point timer_service::next_due() const {
+  std::lock_guard lock(mutex_);
+  return queue_.empty() ? clock::time_point::max() : queue_.begin()->first.first;
+}
+
+bool timer_service::advance_to(clock::time_point target) {
+  std::vector<entry> fired;
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty() || queue_.begin()->first.first > target) {
+      virtual_now_ = std::max(virtual_now_, target);
+      return false;
+    }
+    virtual_now_ = std::max(virtual_now_, queue_.begin()->first.first);
+    while (!queue_.empty() && queue_.begin()->first.first <= virtual_now_) {
+      auto it = queue_.begin();
+      due_of_.erase(it->first.second);
+      fired.push_back(it->second);  // in deadline order, then in the order they were set
+      queue_.erase(it);
+    }
+  }
+  for (auto& e : fired) deliver_(e.to, e.node);
+  return true;
 }
 
 void timer_service::loop() {

@@ -1,7 +1,9 @@
 // lib/process/timer_service.hpp: delivers messages after a delay.
 //
 // One thread per runtime, started on the first timer; it sleeps on a condition variable until the
-// earliest deadline or a change, so an idle runtime with no timers uses no CPU. Deadlines saturate
+// earliest deadline or a change, so an idle runtime with no timers uses no CPU. With virtual time
+// (`sluice test`) there is no thread: deadlines are on a clock only advance_to() moves, and the
+// caller delivers what is due, instant by instant. Deadlines saturate
 // at time_point::max(), which never fires (but can be cancelled): no delay can wrap into the past. Pending timers own
 // their message node; a cancelled or undelivered one is destroyed, never leaked.
 #pragma once
@@ -27,7 +29,9 @@ class timer_service {
   /// How a due message is delivered (the runtime's send).
   using deliver_fn = std::function<void(pid, detail::message_node*)>;
 
-  explicit timer_service(deliver_fn deliver);
+  /// `virtual_time`: deadlines on a virtual clock, which starts at `clock::time_point{}` plus one
+  /// hour (so that no deadline is before the epoch) and moves only in advance_to().
+  explicit timer_service(deliver_fn deliver, bool virtual_time = false);
   ~timer_service();
   timer_service(const timer_service&) = delete;
   timer_service& operator=(const timer_service&) = delete;
@@ -40,6 +44,15 @@ class timer_service {
   /// Stops the thread and destroys every pending message. Idempotent.
   void stop();
 
+  /// Now on this service's clock: clock::now(), or the virtual time. Thread-safe.
+  [[nodiscard]] clock::time_point now() const;
+  /// Virtual time only: the deadline of the earliest pending timer (max() for none). Thread-safe.
+  [[nodiscard]] clock::time_point next_due() const;
+  /// Virtual time only: moves the clock to the earliest deadline if it is at or before `target`
+  /// and delivers every timer due then (true), or moves it to `target` (false, nothing was due).
+  /// Call it in a loop, letting the processes settle in between, to fire timers in order.
+  bool advance_to(clock::time_point target);
+
  private:
   struct entry {
     pid to;
@@ -48,11 +61,13 @@ class timer_service {
   using key = std::pair<clock::time_point, std::uint64_t>;
 
   /// now + delay, saturated: a deadline beyond the clock's range is time_point::max(), "never".
-  static clock::time_point deadline_after(clock::duration delay);
+  static clock::time_point deadline_after(clock::time_point now, clock::duration delay);
   void loop();
 
   deliver_fn deliver_;
-  std::mutex mutex_;  // guards everything below
+  const bool virtual_time_;
+  mutable std::mutex mutex_;  // guards everything below
+  clock::time_point virtual_now_ = clock::time_point{} + std::chrono::hours(1);
   std::condition_variable wake_;
   std::map<key, entry> queue_;
   std::unordered_map<std::uint64_t, clock::time_point> due_of_;

@@ -52,6 +52,12 @@ inline std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+/// Now on the runtime's clock (virtual in `sluice test`), as an event time: nanoseconds since the
+/// Unix epoch. What the built-in stages stamp events with.
+inline std::int64_t now_ns(const runtime& rt) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(rt.system_now().time_since_epoch()).count();
+}
+
 /// The event whose payload is the JSON string of `text` (valid UTF-8): escaped as jq -c does.
 event string_event(std::string_view text);
 

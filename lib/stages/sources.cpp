@@ -39,7 +39,7 @@ class range_source final : public producer<event> {
   void handle_demand(std::size_t demand, stage_context<event>& ctx) override {
     std::vector<event> batch;
     batch.reserve(demand);
-    const std::int64_t now = now_ns();
+    const std::int64_t now = now_ns(ctx.process().rt());
     for (std::size_t i = 0; i < demand && !done_; ++i) {
       char text[24];
       const auto end = std::to_chars(text, text + sizeof text, next_).ptr;
@@ -82,7 +82,10 @@ class generate_source final : public producer<event> {
     // A rate the clock cannot pace (beyond one event per nanosecond) means "as fast as demanded".
     if (o.contains("rate") && !o["rate"].is_null() && o["rate"].get<double>() <= max_paced_rate) rate_ = o["rate"].get<double>();
   }
-  void init(stage_context<event>&) override { started_ = std::chrono::steady_clock::now(); }
+  void init(stage_context<event>& ctx) override {
+    rt_ = &ctx.process().rt();
+    started_ = rt_->now();
+  }
   void handle_demand(std::size_t demand, stage_context<event>& ctx) override {
     wanted_ += demand;
     emit_allowed(ctx);
@@ -103,7 +106,7 @@ class generate_source final : public producer<event> {
       n = std::min<std::uint64_t>(n, allowed > emitted_ ? allowed - emitted_ : 0);
     }
     if (n > 0) {
-      event_.set_time_ns(now_ns());
+      event_.set_time_ns(now_ns(*rt_));
       ctx.emit(std::vector<event>(n, event_));
       wanted_ -= n;
       emitted_ += n;
@@ -125,8 +128,9 @@ class generate_source final : public producer<event> {
     constexpr double beyond = 18446744073709551616.0;  // 2^64: the cast below would be undefined
     return allowed >= beyond ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(allowed);
   }
-  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(); }
+  double elapsed() const { return std::chrono::duration<double>(rt_->now() - started_).count(); }
 
+  const runtime* rt_ = nullptr;  // the runtime's clock (set in init, before any demand)
   event event_;
   std::optional<std::uint64_t> left_;
   std::optional<double> rate_;
@@ -151,7 +155,7 @@ class tick_source final : public producer<event> {
     const auto end = std::to_chars(text + 8, text + sizeof text - 1, n_++).ptr;
     *end = '}';
     event e = event::from_text_unchecked({text, static_cast<std::size_t>(end + 1 - text)});
-    e.set_time_ns(now_ns());
+    e.set_time_ns(now_ns(ctx.process().rt()));
     ctx.emit(std::move(e));
     if (count_ && n_ >= *count_) return ctx.stop_after_dispatch();
     arm(ctx);
@@ -218,7 +222,7 @@ class line_source final : public producer<event> {
     if (!reader_) return;
     std::vector<event> batch;
     std::string line;
-    now_ = now_ns();  // the time read: one clock read per batch
+    now_ = now_ns(ctx.process().rt());  // the time read: one clock read per batch
     while (wanted_ > 0) {
       // Reading stdin waits at most 100 ms at a time, so that messages (a stop) still get through.
       const auto r = reader_->next_line(line, from_stdin_ ? 100 : -1);
@@ -291,7 +295,8 @@ class line_source final : public producer<event> {
     input.set_position(line_no_);
     input.set_time_ns(now_);
     if (counters_) counters_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
-    batch.push_back(pipeline::make_dead_letter(std::move(input), name_, where() + problem, 1, dead_letter_origin_));
+    const std::chrono::system_clock::time_point read_at(std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(now_)));
+    batch.push_back(pipeline::make_dead_letter(std::move(input), name_, where() + problem, 1, dead_letter_origin_, read_at));
     --wanted_;
   }
 

@@ -98,7 +98,10 @@ struct refill {};
 class rate_limit_stage final : public producer_consumer<event, event> {
  public:
   rate_limit_stage(const json& o, const stage_instance&)
-      : pacer_(o.value("per_second", 1.0), rate_pacer::clock::now()) {}
+      : per_second_(o.value("per_second", 1.0)), pacer_(per_second_, rate_pacer::clock::time_point{}) {}
+
+  // The pacer starts on the runtime's clock (virtual in `sluice test`), before any subscription.
+  void init(stage_context<event>& ctx) override { pacer_ = rate_pacer(per_second_, ctx.process().rt().now()); }
 
   demand_kind handle_subscribe(peer_kind peer, const subscription_options& opts, subscription_ref from,
                                stage_context<event>& ctx) override {
@@ -126,7 +129,7 @@ class rate_limit_stage final : public producer_consumer<event, event> {
  private:
   /// Asks what the credit allows, and sets a wake if some room was left for lack of credit.
   void pump(stage_context<event>& ctx) {
-    for (const rate_pacer::ask& a : pacer_.asks(rate_pacer::clock::now())) {
+    for (const rate_pacer::ask& a : pacer_.asks(ctx.process().rt().now())) {
       for (const subscription_ref& p : producers_) {
         if (p.id == a.id) ctx.ask(p, a.n);
       }
@@ -138,6 +141,7 @@ class rate_limit_stage final : public producer_consumer<event, event> {
     }
   }
 
+  double per_second_;
   rate_pacer pacer_;
   std::vector<subscription_ref> producers_;
   bool armed_ = false;  // a refill is on its way: one at a time
@@ -441,7 +445,8 @@ class jq_stage final : public producer_consumer<event, event> {
     }
     if (policy_.then == action::dead_letter) {
       if (counters_) counters_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
-      out_.push_back(pipeline::make_dead_letter(std::move(input), name_, e.what(), runs, dead_letter_origin_));
+      out_.push_back(pipeline::make_dead_letter(std::move(input), name_, e.what(), runs, dead_letter_origin_,
+                                                ctx.process().rt().system_now()));
       return;
     }
     // `input` may be in held_.front(): work() drops the waiting batches once this returns.

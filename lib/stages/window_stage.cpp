@@ -234,7 +234,7 @@ class window_stage final : public producer_consumer<event, event> {
   void handle_events(std::span<event> events, subscription_ref, stage_context<event>& ctx) override {
     auto out = emit_results{&ctx};
     const bool processing = windows_.spec().time == flow::time_base::processing;
-    const std::int64_t now = processing ? flow::wall_clock_ms() : 0;
+    const std::int64_t now = processing ? wall_ms(ctx) : 0;
     if (processing) windows_.advance_to(now, out);
     for (event& e : events) {
       ++position_;
@@ -252,7 +252,7 @@ class window_stage final : public producer_consumer<event, event> {
   void handle_info(message& m, stage_context<event>& ctx) override {
     if (m.is<close_due>()) {
       close_armed_ = false;
-      windows_.advance_to(flow::wall_clock_ms(), emit_results{&ctx});
+      windows_.advance_to(wall_ms(ctx), emit_results{&ctx});
     } else if (m.is<every_due>()) {
       every_armed_ = false;
       windows_.emit_changed(emit_results{&ctx});
@@ -353,12 +353,17 @@ class window_stage final : public producer_consumer<event, event> {
     reported_open_ = now;
   }
 
+  /// Processing time: the runtime's wall clock (virtual in `sluice test`), in milliseconds.
+  static std::int64_t wall_ms(stage_context<event>& ctx) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(ctx.process().rt().system_now().time_since_epoch()).count();
+  }
+
   void arm(stage_context<event>& ctx) {
     const flow::window_spec& s = windows_.spec();
     if (s.time == flow::time_base::processing && !close_armed_) {
       if (auto end = windows_.next_end()) {
         close_armed_ = true;
-        const std::int64_t wait = std::clamp<std::int64_t>(*end - flow::wall_clock_ms(), 1, flow::max_window_ms);
+        const std::int64_t wait = std::clamp<std::int64_t>(*end - wall_ms(ctx), 1, flow::max_window_ms);
         ctx.process().send_after(ctx.self(), close_due{}, std::chrono::milliseconds(wait));
       }
     }

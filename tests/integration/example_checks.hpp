@@ -24,11 +24,12 @@ namespace sluice::testing {
 
 using nlohmann::json;
 
-/// The example pipelines, sorted.
+/// The example pipelines, sorted (not their test files, NAME.test.json: see `sluice test`).
 inline std::vector<std::filesystem::path> example_pipelines() {
   std::vector<std::filesystem::path> files;
   for (auto& entry : std::filesystem::directory_iterator(pipelines_dir())) {
-    if (entry.path().extension() == ".json") files.push_back(entry.path());
+    const bool test_file = entry.path().filename().string().ends_with(".test.json");
+    if (entry.path().extension() == ".json" && !test_file) files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
   return files;

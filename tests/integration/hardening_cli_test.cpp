@@ -77,7 +77,7 @@ TEST_CASE("--version prints the project's version") {
 TEST_CASE("every command's --help prints its usage and exits 0") {
   temp_dir dir;
   const auto hello = (pipelines_dir() / "hello.json").string();
-  for (const char* command : {"run", "check", "graph", "stages", "schema", "demo"}) {
+  for (const char* command : {"run", "check", "graph", "stages", "schema", "test", "demo"}) {
     for (const char* flag : {"--help", "-h"}) {
       const auto r = run_sluice(dir, {{command, flag}});
       INFO(command, " ", flag, ": ", describe(r));

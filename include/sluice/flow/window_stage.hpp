@@ -33,9 +33,16 @@
 #include <sluice/flow/aggregations.hpp>
 #include <sluice/flow/keyed_windows.hpp>
 #include <sluice/flow/window_spec.hpp>
+#include <sluice/process/runtime.hpp>
 #include <sluice/stage/callbacks.hpp>
 
 namespace sluice::flow {
+
+/// The wall clock of `rt` in milliseconds since the epoch: processing time (virtual in `sluice
+/// test`, see runtime_options::virtual_time).
+inline std::int64_t wall_clock_ms(const runtime& rt) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(rt.system_now().time_since_epoch()).count();
+}
 
 /// An input that came too late for its windows (see window_spec.hpp), handed on untouched.
 template <class In>
@@ -70,7 +77,7 @@ class window_stage final
   void handle_events(std::span<In> events, subscription_ref, stage_context<out_type>& ctx) override {
     emitter out{ctx};
     const bool processing = windows_.spec().time == time_base::processing;
-    const std::int64_t now = processing ? wall_clock_ms() : 0;
+    const std::int64_t now = processing ? wall_clock_ms(ctx.process().rt()) : 0;
     if (processing) windows_.advance_to(now, out);
     for (In& e : events) {
       const std::int64_t t = processing ? now : static_cast<std::int64_t>(time_(std::as_const(e)));
@@ -82,7 +89,7 @@ class window_stage final
   void handle_info(message& m, stage_context<out_type>& ctx) override {
     if (m.is<close_due>()) {
       close_armed_ = false;
-      windows_.advance_to(wall_clock_ms(), emitter{ctx});
+      windows_.advance_to(wall_clock_ms(ctx.process().rt()), emitter{ctx});
     } else if (m.is<every_due>()) {
       every_armed_ = false;
       windows_.emit_changed(emitter{ctx});
@@ -114,7 +121,7 @@ class window_stage final
     if (s.time == time_base::processing && !close_armed_) {
       if (auto end = windows_.next_end()) {
         close_armed_ = true;
-        const std::int64_t wait = std::clamp<std::int64_t>(*end - wall_clock_ms(), 1, max_window_ms);
+        const std::int64_t wait = std::clamp<std::int64_t>(*end - wall_clock_ms(ctx.process().rt()), 1, max_window_ms);
         ctx.process().send_after(ctx.self(), close_due{}, std::chrono::milliseconds(wait));
       }
     }

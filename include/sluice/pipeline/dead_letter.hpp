@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <string_view>
 
 #include <sluice/pipeline/event.hpp>
@@ -19,7 +20,9 @@
 namespace sluice::pipeline {
 
 /// The dead letter of `failed` (moved in): see the file comment. `stage` is the failing stage's
-/// instance name, `attempts` how many times the input was run.
-event make_dead_letter(event failed, std::string_view stage, std::string_view error, std::size_t attempts, origin_ref origin);
+/// instance name, `attempts` how many times the input was run, `when` its `time` (the stage's
+/// runtime's clock, virtual in `sluice test`: runtime::system_now()).
+event make_dead_letter(event failed, std::string_view stage, std::string_view error, std::size_t attempts, origin_ref origin,
+                       std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
 
 }  // namespace sluice::pipeline

@@ -48,6 +48,11 @@ struct runtime_options {
   /// and errors, to standard error.
   sluice::log_level log_level = sluice::log_level::warning;
   sluice::log_sink log_sink{};
+  /// Virtual time (for `sluice test`): timers fire only when advance() says, and now() and
+  /// system_now() read the virtual clock, which starts at `virtual_start` (wall clock) and moves
+  /// only in advance(). Meant with `threads = 1`, so that a run depends only on its inputs.
+  bool virtual_time = false;
+  std::chrono::system_clock::time_point virtual_start{};
 };
 
 /// Owns a oneTBB task arena, the process table, the name registry and the timer service. Several
@@ -99,6 +104,25 @@ class runtime {
   timer_ref send_after_message(pid to, message msg, duration delay);
   /// True if the timer was still pending (its message will not be delivered).
   bool cancel_timer(timer_ref ref);
+
+  /// Now, for timing: std::chrono::steady_clock::now(), or the virtual clock (virtual_time).
+  /// Stages read time here, so that a test's virtual clock controls them. Thread-safe.
+  [[nodiscard]] std::chrono::steady_clock::time_point now() const;
+  /// Now as a wall-clock time: system_clock::now(), or `virtual_start` plus the virtual time that
+  /// has passed (virtual_time). Thread-safe.
+  [[nodiscard]] std::chrono::system_clock::time_point system_now() const;
+  /// True with runtime_options::virtual_time.
+  [[nodiscard]] bool virtual_time() const noexcept;
+  /// Virtual time only: blocks this plain thread until no process has anything to do (every
+  /// mailbox empty, none running), so that what follows happens after everything sent so far.
+  /// Work that plain threads feed in meanwhile is waited for too.
+  void settle();
+  /// Virtual time only: moves the virtual clock `by` forward, firing the timers due on the way in
+  /// deadline order, each instant's after the processes settled from the one before; settles at
+  /// the end. A plain thread's call (not from inside a process).
+  void advance(duration by);
+  /// Virtual time only: how long until the earliest pending timer (nullopt: none pending).
+  [[nodiscard]] std::optional<duration> next_timer() const;
 
   /// Sends `req` to `to` as a `request<Req>` and blocks this plain thread until the reply (of type
   /// `R`), or `timeout` / `noproc` / `no_reply` / `bad_reply_type`.
