@@ -155,6 +155,10 @@ TEST_CASE("/readyz answers 200 while the pipeline runs and 503 while it drains; 
   REQUIRE(ready);
   CHECK(ready->status == 200);
   CHECK(ready->body == "ready\n");
+  // A tick held back by the limiter is what keeps the drain from finishing: wait for one (a
+  // signal within the first millisecond would find nothing to drain).
+  const auto held = await_api(child, base, [](const nlohmann::json& a) { return stage_in(a, "ticks")["buffered"] > 0; }, deadline());
+  REQUIRE(stage_in(held, "ticks")["buffered"] > 0);
   child.signal(SIGTERM);
   std::optional<http_answer> draining;
   child.await([&] { return (draining = http_get(base, "/readyz")) && draining->body != "ready\n"; }, deadline());
