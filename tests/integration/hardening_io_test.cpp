@@ -188,7 +188,10 @@ TEST_CASE("an over-long line on stdin is not held in memory whole") {
   INFO(status.to_string(), "\n", child.err());
   REQUIRE(wrote);
   REQUIRE(peak_kb.has_value());
-  CHECK(*peak_kb < (sanitized ? 200u : 100u) * 1024);
+  // The line is 256 MiB: held whole, the peak would pass it. A sanitized sluice starts far higher
+  // (shadow memory, the sanitizer's allocator: about 200 MiB here with this round's libraries), so
+  // its bound is just under the line.
+  CHECK(*peak_kb < (sanitized ? 240u : 100u) * 1024);
   CHECK(status.exited);
   CHECK(status.code == 0);
   CHECK(read_file(dir / "out.jsonl") == "\"\\\"after\\\"\"\n");
