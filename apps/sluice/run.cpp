@@ -303,12 +303,13 @@ int run_command(const std::vector<std::string>& given, std::ostream& out, std::o
     pipeline::running_pipeline running(rt, *spec,
                                        {.on_restart = [&](const pipeline::restart_notice& n) { report_restart(n, *spec, err); }},
                                        options);
-    auto monitor = std::make_shared<observe::monitor>(*spec, running.stages(), observe::monitor_options{started, obs->stall_timeout},
+    const std::vector<pipeline::stage_report> live = running.stages();  // names and live counters
+    auto monitor = std::make_shared<observe::monitor>(*spec, live, observe::monitor_options{started, obs->stall_timeout},
                                                       monitor_log_to(rt));
     if (http) http->attach(monitor);
     stop_watch::attachment drains(stop, running, [&monitor] { monitor->set_draining(); });
     std::optional<stats_printer> stats;
-    if (o->stats) stats.emplace(running.stages(), err);
+    if (o->stats) stats.emplace(live, err);
     while (!(outcome = running.wait_for(24h))) {
     }
     reports = running.stages();

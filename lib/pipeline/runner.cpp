@@ -98,7 +98,10 @@ std::optional<run_outcome> running_pipeline::wait_for(std::chrono::steady_clock:
   return state_->outcome;
 }
 
-const std::vector<stage_report>& running_pipeline::stages() const noexcept { return state_->reports; }
+std::vector<stage_report> running_pipeline::stages() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->reports;
+}
 
 run_outcome run_pipeline(runtime& rt, const pipeline_spec& spec) {
   running_pipeline p(rt, spec);

@@ -109,8 +109,9 @@ class running_pipeline {
   void drain();
   /// Blocks until the pipeline has ended, or `timeout`; the outcome once ended.
   std::optional<run_outcome> wait_for(std::chrono::steady_clock::duration timeout);
-  /// Its stages, in file order (counters are live while it runs).
-  [[nodiscard]] const std::vector<stage_report>& stages() const noexcept;
+  /// Its stages, in file order (counters are live while it runs): a copy taken under the
+  /// pipeline's lock, as the runner writes a stage's wall time when it ends.
+  [[nodiscard]] std::vector<stage_report> stages() const;
 
  private:
   struct state;
