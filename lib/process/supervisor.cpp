@@ -53,8 +53,9 @@ struct plan {
 
 class supervisor final : public behaviour {
  public:
-  supervisor(supervisor_flags flags, std::vector<child_spec> specs, pid parent)
+  supervisor(supervisor_flags flags, std::vector<child_spec> specs, pid parent, supervisor_reporter report)
       : flags_(flags),
+        report_(std::move(report)),
         parent_(parent),
         // A negative allowance allows nothing, as zero does.
         restarts_(static_cast<std::size_t>(std::max(flags.max_restarts, 0)), flags.max_seconds) {
@@ -140,13 +141,20 @@ class supervisor final : public behaviour {
   // ---- restarts --------------------------------------------------------------------------
   void on_child_exit(context& self, const std::string& id, const exit_reason& reason) {
     child* c = find(id);
+    const pid who = c->running;
     c->running = {};
     const auto restart = c->spec.restart;
     if (restart == restart_type::temporary || (restart == restart_type::transient && reason.is_transient())) {
+      report_terminated(id, who, reason, false);
       if (restart == restart_type::temporary) forget(id);
       return;
     }
-    if (!record_restart()) return shutdown(self, exit_reason::shutdown());
+    if (!record_restart()) {
+      report_terminated(id, who, reason, false);
+      report({supervisor_report::kind::gave_up, {}, {}, exit_reason::shutdown()});
+      return shutdown(self, exit_reason::shutdown());
+    }
+    report_terminated(id, who, reason, true);
     const std::size_t at = index_of(id);
     switch (flags_.strategy) {
       case strategy::one_for_one:
@@ -174,12 +182,24 @@ class supervisor final : public behaviour {
 
   bool record_restart() { return restarts_.try_restart(); }
 
+  void report(supervisor_report r) {
+    if (!report_) return;
+    r.recent_restarts = restarts_.recent();
+    try {
+      report_(r);
+    } catch (...) {  // a report's failure must not take the supervisor down
+    }
+  }
+  void report_terminated(const std::string& id, pid who, const exit_reason& reason, bool restarting) {
+    report({supervisor_report::kind::terminated, id, who, reason, false, restarting});
+  }
+
   void shutdown(context& self, exit_reason reason) {
     stop_then(self, running_in_reverse(0), [&](plan& p) { p.exit_after = std::move(reason); });
   }
 
   // ---- starting ----------------------------------------------------------------------------
-  bool start(context& self, child& c, std::string& why) {
+  bool start(context& self, child& c, std::string& why, bool restarted = false) {
     try {
       const pid p = c.spec.start(self);
       if (!p.valid()) {
@@ -188,6 +208,7 @@ class supervisor final : public behaviour {
       }
       self.link(p);
       c.running = p;
+      report({supervisor_report::kind::started, c.spec.id, p, {}, restarted});
       return true;
     } catch (const std::exception& e) {
       why = e.what();
@@ -203,7 +224,7 @@ class supervisor final : public behaviour {
     for (auto& id : ids) {
       child* c = find(id);
       std::string why;
-      if (c != nullptr && !c->running.valid() && !start(self, *c, why)) self.send(self.self(), start_failed{id, why});
+      if (c != nullptr && !c->running.valid() && !start(self, *c, why, true)) self.send(self.self(), start_failed{id, why});
     }
   }
 
@@ -246,7 +267,10 @@ class supervisor final : public behaviour {
     if (auto* d = m.get_if<down>(); d != nullptr && d->ref == plan_->watching) {
       self.cancel_timer(plan_->timer);
       for (auto& c : children_) {
-        if (c.running == d->who) c.running = {};
+        if (c.running != d->who) continue;
+        c.running = {};
+        const auto& again = plan_->start_ids;
+        report_terminated(c.spec.id, d->who, d->reason, std::find(again.begin(), again.end(), c.spec.id) != again.end());
       }
       ++plan_->next;
       return stop_next(self);
@@ -289,6 +313,7 @@ class supervisor final : public behaviour {
   }
 
   supervisor_flags flags_;
+  supervisor_reporter report_;
   pid parent_;
   std::vector<child> children_;
   restart_window restarts_;
@@ -299,12 +324,13 @@ class supervisor final : public behaviour {
 
 }  // namespace
 
-pid start_supervisor(runtime& rt, supervisor_flags flags, std::vector<child_spec> children) {
-  return rt.spawn(std::make_unique<supervisor>(flags, std::move(children), pid{}));
+pid start_supervisor(runtime& rt, supervisor_flags flags, std::vector<child_spec> children, supervisor_reporter report) {
+  return rt.spawn(std::make_unique<supervisor>(flags, std::move(children), pid{}, std::move(report)));
 }
 
-pid start_supervisor(context& parent, supervisor_flags flags, std::vector<child_spec> children) {
-  return parent.spawn_link(std::make_unique<supervisor>(flags, std::move(children), parent.self()));
+pid start_supervisor(context& parent, supervisor_flags flags, std::vector<child_spec> children,
+                     supervisor_reporter report) {
+  return parent.spawn_link(std::make_unique<supervisor>(flags, std::move(children), parent.self(), std::move(report)));
 }
 
 call_result<start_child_reply> start_child(runtime& rt, pid sup, child_spec spec, clock::duration timeout) {

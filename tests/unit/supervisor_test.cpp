@@ -809,4 +809,49 @@ TEST_SUITE("supervisor") {
     for (auto& k : inner_kids) CHECK(k.child == events.pid_of(k.id));
   }
 
+
+  TEST_CASE("reports tell a watcher every start, exit and restart decision, in order, with the real exit reasons") {
+    runtime rt({.threads = 2});
+    event_log events(rt);
+    probe reports(rt);
+    auto as_text = [&]() -> std::string {
+      auto r = reports.receive<supervisor_report>();
+      if (!r) return "(nothing)";
+      switch (r->what) {
+        case supervisor_report::kind::started:
+          return "started " + r->id + (r->restarted ? " again" : "") + (r->child.valid() ? "" : " (no pid)");
+        case supervisor_report::kind::terminated:
+          return "terminated " + r->id + " " + r->reason.to_string() +
+                 (r->restarting ? " restarting " + std::to_string(r->recent_restarts) : "");
+        case supervisor_report::kind::gave_up:
+          return "gave up " + r->reason.to_string();
+      }
+      return "?";
+    };
+    const pid sup = start_supervisor(rt, {.max_restarts = 1, .max_seconds = 60s},
+                                     {worker_spec("a", events.self(), restart_type::transient),
+                                      worker_spec("b", events.self(), restart_type::temporary)},
+                                     [to = reports.self(), &rt](const supervisor_report& r) { rt.send(to, r); });
+    REQUIRE(events.next(2) == "start a; start b");
+    CHECK(as_text() == "started a");
+    CHECK(as_text() == "started b");
+
+    rt.send(events.pid_of("a"), crash{});
+    REQUIRE(events.next(2) == "stop a {error, crash a}; start a");
+    CHECK(as_text() == "terminated a {error, crash a} restarting 1");
+    CHECK(as_text() == "started a again");
+
+    rt.send(events.pid_of("b"), quit{exit_reason::error("b's own")});
+    REQUIRE(events.next(1) == "stop b {error, b's own}");
+    CHECK(as_text() == "terminated b {error, b's own}");  // temporary: never restarted, counts nothing
+
+    exit_log exits(rt);
+    exits.watch(sup);
+    rt.send(events.pid_of("a"), crash{});  // a second restart within the minute: one too many
+    REQUIRE(events.next(1) == "stop a {error, crash a}");
+    CHECK(as_text() == "terminated a {error, crash a}");
+    CHECK(as_text() == "gave up shutdown");
+    CHECK(exits.reason_of(sup) == exit_reason::shutdown());
+    CHECK(reports.pending() == 0);
+  }
 }

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include <sluice/process/call.hpp>
+#include <sluice/process/exit_reason.hpp>
 #include <sluice/process/pid.hpp>
 
 namespace sluice {
@@ -48,6 +51,24 @@ enum class strategy {
   rest_for_one,  ///< that child and those started after it, likewise
 };
 
+/// What a supervisor reports as it goes: OTP's supervisor progress and error reports, as values.
+struct supervisor_report {
+  enum class kind : std::uint8_t {
+    started,     ///< a child started (`child`; `restarted` if it replaces one that exited)
+    terminated,  ///< a child exited (`child`, `reason`), or a restart failed to start (no `child`;
+                 ///< `reason` says why); `restarting` if the strategy starts it again
+    gave_up,     ///< more restarts than the intensity allows: the children are stopped next (each
+                 ///< reported `terminated`), then the supervisor exits with `shutdown`
+  };
+  kind what = kind::started;
+  std::string id;  ///< the child's id (empty for gave_up)
+  pid child;
+  exit_reason reason;
+  bool restarted = false;
+  bool restarting = false;
+  std::size_t recent_restarts = 0;  ///< restarts within max_seconds as of this report
+};
+
 struct supervisor_flags {
   sluice::strategy strategy = strategy::one_for_one;
   /// More than `max_restarts` restarts within `max_seconds`: the supervisor stops all its children
@@ -55,6 +76,11 @@ struct supervisor_flags {
   int max_restarts = 3;
   std::chrono::steady_clock::duration max_seconds = std::chrono::seconds(5);
 };
+
+/// Hears a supervisor's every report, in order, on the supervisor's process (OTP sends them to its
+/// logger; a running pipeline follows its stages with it). Keep it short and non-blocking, e.g. a
+/// send; what it throws is ignored.
+using supervisor_reporter = std::function<void(const supervisor_report&)>;
 
 /// What `which_children` reports of one child; `child` is invalid while it is not running.
 struct child_info {
@@ -83,9 +109,12 @@ struct which_children_request {};
 /// stopping its children in reverse order, then exiting with that signal's reason. Exit signals
 /// from other processes are ignored, as in Erlang/OTP; `kill` ends it at once (its linked children
 /// then get `killed`). Thread-safe.
-pid start_supervisor(runtime& rt, supervisor_flags flags, std::vector<child_spec> children);
+/// `report`, if any, hears what it does (see supervisor_report).
+pid start_supervisor(runtime& rt, supervisor_flags flags, std::vector<child_spec> children,
+                     supervisor_reporter report = {});
 /// The same, linked to the calling process (its parent: an exit signal from it stops the supervisor).
-pid start_supervisor(context& parent, supervisor_flags flags, std::vector<child_spec> children);
+pid start_supervisor(context& parent, supervisor_flags flags, std::vector<child_spec> children,
+                     supervisor_reporter report = {});
 
 /// Adds and starts a child (from a plain thread; blocks up to `timeout`).
 call_result<start_child_reply> start_child(runtime& rt, pid sup, child_spec spec,
