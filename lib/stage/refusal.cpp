@@ -38,4 +38,16 @@ exit_reason refusal_reason(refusal r, std::string_view detail) {
   return exit_reason::other(std::move(text));
 }
 
+std::optional<refusal> refusal_of(const exit_reason& reason) {
+  if (reason.what() != exit_reason::kind::other) return std::nullopt;
+  const std::string_view text = reason.detail();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const refusal_name& n = names[i];
+    if (text.substr(0, n.name.size()) != n.name) continue;
+    const std::string_view rest = text.substr(n.name.size());
+    if (rest.empty() || rest.substr(0, n.separator.size()) == n.separator) return static_cast<refusal>(i);
+  }
+  return std::nullopt;
+}
+
 }  // namespace sluice

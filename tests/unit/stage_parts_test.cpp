@@ -57,6 +57,16 @@ TEST_SUITE("stage parts") {
     CHECK(to_string(refusal::partition_taken) == "partition_taken");
   }
 
+  TEST_CASE("a consumer tells a refusal by its kind from the reason it was given") {
+    CHECK(refusal_of(refusal_reason(refusal::partition_taken, "1")) == refusal::partition_taken);
+    CHECK(refusal_of(refusal_reason(refusal::partition_required)) == refusal::partition_required);
+    CHECK(refusal_of(refusal_reason(refusal::bad_opts, "expected x")) == refusal::bad_opts);
+    CHECK(refusal_of(refusal_reason(refusal::bad_selector, "y")) == refusal::bad_selector);
+    CHECK_FALSE(refusal_of(exit_reason::other("partition_takenaway")));
+    CHECK_FALSE(refusal_of(exit_reason::error("partition_taken 1")));
+    CHECK_FALSE(refusal_of(exit_reason::noproc()));
+  }
+
   TEST_CASE("a partition dispatcher's refusal of a taken partition is typed and names its holder") {
     partition_dispatcher<int> d({.partitions = 2});
     subscription_options o;

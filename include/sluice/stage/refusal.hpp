@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include <sluice/process/exit_reason.hpp>
@@ -31,5 +32,9 @@ enum class refusal : std::uint8_t {
 /// The exit reason a refused consumer sees: `other(name)`, or with a detail
 /// `other("unknown_partition 7")`, `other("bad_opts: expected ...")` (GenStage's spelling).
 [[nodiscard]] exit_reason refusal_reason(refusal r, std::string_view detail = {});
+
+/// The refusal an exit reason made by refusal_reason stands for (none for any other reason): how a
+/// consumer's side tells a refused subscription by its kind, never by matching text itself.
+[[nodiscard]] std::optional<refusal> refusal_of(const exit_reason& reason);
 
 }  // namespace sluice

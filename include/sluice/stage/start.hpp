@@ -145,6 +145,13 @@ inline call_ref subscribe(context& self, pid consumer, pid producer, subscriptio
                           std::chrono::steady_clock::duration timeout) {
   return self.call(consumer, detail::stage_subscribe_request{{producer, std::move(options)}}, timeout);
 }
+/// The same, to the producer registered under `producer_name` (looked up by the consumer: a name
+/// nobody holds answers `noproc`).
+inline call_ref subscribe(context& self, pid consumer, std::string producer_name, subscription_options options,
+                          std::chrono::steady_clock::duration timeout) {
+  return self.call(consumer, detail::stage_subscribe_request{{pid{}, std::move(options), std::move(producer_name)}},
+                   timeout);
+}
 
 /// Cancels subscription `s` (any thread): its producer ends it and tells the consumer, whose
 /// cancel mode then applies.
