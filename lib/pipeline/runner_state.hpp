@@ -1,22 +1,31 @@
-// lib/pipeline/runner_state.hpp: what a running pipeline shares between the thread that made it
-// and its watcher, the process that starts every stage instance and hears every exit.
+// lib/pipeline/runner_state.hpp: a running pipeline as a supervision tree, and what the thread that
+// made it shares with its watcher.
 //
-// The watcher monitors each instance from birth. On an abnormal exit of an instance of a stage
-// with restarts left it starts a replacement and wires it with subscribe calls whose answers come
-// back as messages, so it never blocks; a restarted source is released once all of its consumers'
-// subscribe calls have been answered. A replacement may ask a partition dispatcher for its
-// partition before the producer has heard of the old instance's exit: the producer parks that
-// subscription until the DOWN frees the partition (nothing here polls).
+//   root supervisor (one_for_one, no restarts; stops everything in reverse start order)
+//     stage supervisor "source"    (one_for_one over the stage's copies, the stage's restart window)
+//       instance "source"          (registered as "<watcher pid>/source")
+//     stage supervisor "transform"
+//       instance "transform", "transform#2", ...
+//     ...
 //
-// A failure beyond a stage's restarts, or a sink whose reader went away (`output_closed`), winds
-// the pipeline down instead of killing it: the sources are drained, the stages whose events can no
-// longer reach a live sink are killed, and the rest finish what they hold, so that every event
-// handled before the failure reaches the sinks still running. What has not ended within
-// run_options::wind_down_timeout is killed.
+// The supervisors start, link and restart the instances (children are transient with a `restart`
+// allowance, temporary without one) and report every start and exit, in order, to the watcher: the
+// process that wires what they start and decides what an exit means for the pipeline. A replacement
+// re-subscribes by name to every instance of its producers (keeping its partition), and every
+// instance of its consumers re-subscribes by name to it; a restarted source is released once all
+// of its consumers' subscribe calls have been answered. A replacement may ask a partition
+// dispatcher for its partition before the producer has heard of the old instance's exit: the
+// producer parks that subscription until the DOWN frees the partition (nothing here polls).
 //
-// When every instance of a stage has ended, the consumers whose producers have all ended are told
-// `producers_done`: a consumer that lost a producer to a crash waits for that word instead of
-// finishing while a replacement may still come.
+// A failure beyond a stage's restarts (its supervisor gives up and stops its other copies), or a
+// sink whose reader went away (`output_closed`), winds the pipeline down instead of killing it: the
+// sources are drained, the stages whose events can no longer reach a live sink are stopped, and the
+// rest finish what they hold, so that every event handled before the failure reaches the sinks
+// still running. What has not ended within run_options::wind_down_timeout is killed.
+//
+// When every instance of a stage has ended (and no restart is on its way), the consumers whose
+// producers have all ended are told `producers_done`: a consumer that lost a producer to a crash
+// waits for that word instead of finishing while a replacement may still come.
 #pragma once
 
 #include <chrono>
@@ -33,7 +42,7 @@
 
 #include <sluice/pipeline/runner.hpp>
 #include <sluice/process/context.hpp>
-#include <sluice/process/restart_window.hpp>
+#include <sluice/process/supervisor.hpp>
 
 namespace sluice::pipeline {
 
@@ -51,7 +60,9 @@ struct stage_state {
   std::size_t alive = 0;                    ///< instances running
   std::vector<std::size_t> producers;       ///< the stages it subscribes to (indices)
   std::vector<std::size_t> consumers;       ///< the stages that subscribe to it (indices)
-  restart_window restarts{0, {}};           ///< its restart.max_restarts within restart.max_seconds
+  pid supervisor;                           ///< its stage supervisor (over its copies)
+  std::size_t restarting = 0;               ///< copies its supervisor is about to start again
+  std::vector<exit_reason> last_exit;       ///< why each copy's last instance exited
   clock::time_point started;
   clock::time_point ended;
 };
@@ -67,23 +78,26 @@ struct restart_call {
   std::size_t consumer_stage = 0;
   std::size_t producer_stage = 0;
   pid consumer;
-  pid producer;
+  std::string producer;  ///< its registered name
   subscription_options options;
   pid source;  ///< a restarted source this answer helps release (none otherwise)
+};
+
+/// To the watcher, from a stage supervisor: one of its reports.
+struct stage_supervisor_report {
+  std::size_t stage = 0;
+  supervisor_report report;
+};
+
+/// To the watcher, from the thread that made the pipeline: every instance is started and the
+/// wiring is over (`failed`: which stage could not be wired, and why). Answered with true.
+struct wiring_over {
+  std::optional<std::pair<std::string, std::string>> failed;
 };
 
 /// To the watcher: a pipeline winding down (after a failure) or draining has had its time; kill
 /// the rest.
 struct stop_deadline {};
-
-/// Asks the watcher to start copy `id` of a stage (from the thread that makes the pipeline).
-struct start_request {
-  instance_id id;
-};
-struct start_reply {
-  pid stage;
-  std::string error;  ///< why it could not be started (none if `stage` is valid)
-};
 
 /// The options of a subscription of copy `copy` of `consumer` to `producer` (its partition, and
 /// `temporary` instead of `transient`: the watcher, not the subscription, ends a consumer whose
@@ -103,6 +117,8 @@ struct running_pipeline::state {
   run_hooks hooks;  ///< set before the watcher starts; constant afterwards
   run_options options;  ///< likewise
   pid watcher;
+  std::string names;  ///< the prefix of its instances' registered names ("<watcher pid>/")
+  pid root;           ///< the root supervisor, over the stage supervisors
 
   std::mutex mutex;  // guards everything below
   std::condition_variable ended;
@@ -112,6 +128,7 @@ struct running_pipeline::state {
   bool wiring = true;     // no restarts until every instance is started and subscribed
   bool draining = false;  // drain() was called: a restarted source is drained at once
   bool stopping = false;  // the destructor runs: nothing is restarted any more
+  bool killed = false;    // kill_all ran: every exit from now on is expected
   bool winding_down = false;  // after a failure or a closed output: sources drained, dead ends killed
   std::optional<std::string> deadline_cause;  // a stop_deadline is armed: after what
   std::optional<std::string> wiring_failed;  // why wiring stopped: everything was killed
@@ -121,36 +138,44 @@ struct running_pipeline::state {
   std::map<pid, std::size_t> unreleased;  // a restarted source -> subscribe answers still to come
 
   // The side of the thread that makes the pipeline (lib/pipeline/runner.cpp), without `mutex`.
-  /// Has the watcher start every instance; their pids by stage and copy. Throws start_error (after
-  /// killing what was started) if one cannot be started.
-  std::vector<std::vector<pid>> start_all();
+  /// Starts the tree: the root, a supervisor per stage, every instance; their pids by stage and
+  /// copy. Throws start_error (after stopping what was started) if a start function throws; none
+  /// if an instance already started failed meanwhile (the watcher stopped the tree; that failure
+  /// is the outcome).
+  static std::optional<std::vector<std::vector<pid>>> start_all(const std::shared_ptr<state>& st);
   /// Subscribes every instance to every instance of its producers; the first failure, if any, as
   /// (stage, why).
   std::optional<std::pair<std::string, std::string>> wire(const std::vector<std::vector<pid>>& instances);
 
   /// Spawns the watcher of `st` (lib/pipeline/watcher.cpp).
   static pid spawn_watcher(const std::shared_ptr<state>& st);
+  /// The child spec of stage `stage`'s supervisor, a child of the root.
+  static child_spec stage_supervisor(const std::shared_ptr<state>& st, std::size_t stage);
+  /// The child spec of copy `id` of a stage, a child of its stage supervisor.
+  static child_spec instance_child(const std::shared_ptr<state>& st, internal::instance_id id);
+
+  /// The name of copy `copy` of stage `stage` ("name", "name#2", ...) and its registered name.
+  [[nodiscard]] std::string instance_name(std::size_t stage, std::size_t copy) const;
+  [[nodiscard]] std::string registered_name(std::size_t stage, std::size_t copy) const {
+    return names + instance_name(stage, copy);
+  }
 
   // The watcher's side (lib/pipeline/watcher.cpp), each with `mutex` held. Messages go out through
-  // `rt`; `self` (the watcher) only spawns and calls.
-  /// Starts copy `id` of a stage through `where` (`restarted`: replacing a crashed one) and records
-  /// it; throws what its start function throws.
-  pid start_instance(spawner& where, internal::instance_id id, bool restarted);
-  /// An instance exited.
-  void on_exit(context& self, pid who, const exit_reason& reason);
+  // `rt`; `self` (the watcher) only calls.
+  /// A stage supervisor reported.
+  void on_report(context& self, std::size_t stage, const supervisor_report& r);
+  /// The thread that made the pipeline is done starting and wiring it.
+  void on_wiring_over(const internal::wiring_over& w);
   /// A subscribe call made for a restart was answered.
   void on_call_reply(context& self, call_reply& reply);
-  /// A refused subscribe call is due to be made again.
-  /// Wiring is over (from the thread that made the pipeline): restarts may begin, and stages that
-  /// already ended tell their consumers.
-  void wiring_done();
   /// Ends the run once every instance has exited.
   void finish_if_done();
   /// Ends the run now: the outcome is `pending`, the wall times are taken.
   void finish();
   /// Drains every instance but the sinks': sources stop, transforms stop making output on their own.
   void drain_stages();
-  /// Kills every instance (the pipeline failed while wiring, or is being destroyed).
+  /// Kills every instance, through the root (the pipeline failed while wiring, or is being
+  /// destroyed).
   void kill_all();
   /// Kills what still runs `timeout` after `cause` (the first deadline armed holds).
   void arm_deadline(std::string cause, std::chrono::milliseconds timeout);
@@ -160,9 +185,9 @@ struct running_pipeline::state {
   [[nodiscard]] std::size_t index_of(const std::string& stage) const;
 
  private:
-  void on_crash(context& self, internal::instance_id id, const exit_reason& reason);
-  void restart(context& self, internal::instance_id id);
-  bool restart_allowed(internal::stage_state& s);
+  void on_started(context& self, std::size_t stage, const supervisor_report& r);
+  void on_terminated(std::size_t stage, const supervisor_report& r);
+  void wire_replacement(context& self, internal::instance_id id, pid instance);
   void fail(std::size_t stage, exit_reason reason, bool exhausted);
   void wind_down();
   [[nodiscard]] std::vector<bool> reaching_a_sink() const;
@@ -173,6 +198,7 @@ struct running_pipeline::state {
   void stage_ended(std::size_t stage);
   void tell_consumers(std::size_t stage);
   [[nodiscard]] bool producers_ended(std::size_t stage) const;
+  [[nodiscard]] bool stage_over(std::size_t stage) const { return stages[stage].alive == 0 && stages[stage].restarting == 0; }
 };
 
 }  // namespace sluice::pipeline

@@ -1,11 +1,12 @@
-// The watcher of a running pipeline (see runner_state.hpp): it starts every stage instance, hears
-// every exit, restarts instances within their stage's allowance, and tells consumers when all
-// their producers have ended.
+// The watcher of a running pipeline (see runner_state.hpp): it hears its stage supervisors' reports
+// of every start and exit, wires what they restart, winds the pipeline down after a failure, and
+// tells consumers when all their producers have ended.
 #include "pipeline/runner_state.hpp"
 #include "pipeline/dead_letter_dispatcher.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <string_view>
 
 #include <sluice/pipeline/event_parser.hpp>
@@ -25,15 +26,21 @@ clock::duration clock_seconds(double seconds) {
   return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(std::clamp(seconds, 0.0, century)));
 }
 
-/// Spawns through spawn_monitor, so the watcher sees a stage's exit however early it comes.
-class monitoring_spawner final : public spawner {
+/// Spawns through spawn_link from a stage supervisor, so it hears an instance's exit (with its real
+/// reason) however early it comes.
+class linking_spawner final : public spawner {
  public:
-  explicit monitoring_spawner(context& self) : self_(self) {}
-  pid spawn(std::unique_ptr<behaviour> b, spawn_options o) override { return self_.spawn_monitor(std::move(b), o).first; }
+  explicit linking_spawner(context& sup) : sup_(sup) {}
+  pid spawn(std::unique_ptr<behaviour> b, spawn_options o) override { return sup_.spawn_link(std::move(b), o); }
 
  private:
-  context& self_;
+  context& sup_;
 };
+
+/// A stage's `restart.max_restarts` as a supervisor's int.
+int max_restarts_of(const restart_spec& r) {
+  return static_cast<int>(std::min<std::size_t>(r.max_restarts, static_cast<std::size_t>(std::numeric_limits<int>::max())));
+}
 
 /// The partition number of a key (compact JSON text) among `n`: integers go to (value mod n), so
 /// numeric keys partition predictably; anything else (a missing key is "null") by hash.
@@ -109,8 +116,8 @@ running_pipeline::state::state(runtime& r, const pipeline_spec& s) : rt(r), spec
     const stage_spec& stage = spec.stages[i];
     reports.push_back({stage.name, stage.type, stage.role, stage.concurrency, std::make_shared<stage_counters>()});
     stages[i].spec = &stage;
-    stages[i].restarts = restart_window(stage.restart.max_restarts, clock_seconds(stage.restart.max_seconds));
     stages[i].copies.resize(stage.concurrency);
+    stages[i].last_exit.resize(stage.concurrency);
     for (const subscription_spec& sub : stage.subscribe_to) {
       const std::size_t from = index_of(sub.stage);
       stages[i].producers.push_back(from);
@@ -124,18 +131,19 @@ std::size_t running_pipeline::state::index_of(const std::string& stage) const {
   return static_cast<std::size_t>(spec.find(stage) - spec.stages.data());
 }
 
+std::string running_pipeline::state::instance_name(std::size_t stage, std::size_t copy) const {
+  const std::string& name = spec.stages[stage].name;
+  return copy == 0 ? name : name + "#" + std::to_string(copy + 1);
+}
+
 pid running_pipeline::state::spawn_watcher(const std::shared_ptr<state>& st) {
   return st->rt.spawn([st](context& self, message& m) {
     std::lock_guard lock(st->mutex);
-    if (auto* r = m.get_if<request<start_request>>()) {
-      monitoring_spawner where(self);
-      try {
-        r->from.reply(start_reply{st->start_instance(where, r->body.id, false), {}});
-      } catch (const std::exception& e) {
-        r->from.reply(start_reply{{}, e.what()});
-      }
-    } else if (auto* d = m.get_if<down>()) {
-      st->on_exit(self, d->who, d->reason);
+    if (auto* r = m.get_if<stage_supervisor_report>()) {
+      st->on_report(self, r->stage, r->report);
+    } else if (auto* w = m.get_if<request<wiring_over>>()) {
+      st->on_wiring_over(w->body);
+      w->from.reply(true);
     } else if (auto* c = m.get_if<call_reply>()) {
       st->on_call_reply(self, *c);
     } else if (m.is<stop_deadline>()) {
@@ -144,82 +152,124 @@ pid running_pipeline::state::spawn_watcher(const std::shared_ptr<state>& st) {
   });
 }
 
-pid running_pipeline::state::start_instance(spawner& where, instance_id id, bool restarted) {
-  const stage_spec& s = spec.stages[id.stage];
-  stage_instance instance;
-  instance.restarted = restarted;
-  instance.name = id.copy == 0 ? s.name : s.name + "#" + std::to_string(id.copy + 1);
-  instance.pipeline_file = spec.file;
-  instance.engine.name = instance.name;
-  instance.engine.buffer_size = s.buffer_size;
-  instance.engine.buffer_keep = s.buffer_keep;
-  instance.engine.dispatcher = make_dispatcher(s.dispatcher);
-  instance.on_error = s.on_error;
-  if (s.on_error && s.on_error->then == error_policy::action::dead_letter) {
-    instance.dead_letter_origin = make_origin(s.name, "dead_letter");
-    instance.engine.dispatcher = std::make_unique<dead_letter_dispatcher>(std::move(instance.engine.dispatcher), instance.dead_letter_origin);
+child_spec running_pipeline::state::stage_supervisor(const std::shared_ptr<state>& st, std::size_t stage) {
+  const restart_spec& r = st->spec.stages[stage].restart;
+  supervisor_flags flags;
+  flags.strategy = strategy::one_for_one;  // a stage's copies are independent of each other
+  flags.max_restarts = r.allowed() ? max_restarts_of(r) : 0;
+  flags.max_seconds = clock_seconds(r.max_seconds);
+  supervisor_reporter report = [rt = &st->rt, watcher = st->watcher, stage](const supervisor_report& what) {
+    rt->send(watcher, stage_supervisor_report{stage, what});
+  };
+  child_spec c;
+  c.id = st->spec.stages[stage].name;
+  c.restart = restart_type::temporary;  // the watcher, not the root, decides what a stage's end means
+  c.shutdown = shutdown_mode::infinity;  // a supervisor: it stops its own children
+  c.start = [flags, report = std::move(report)](context& root) { return start_supervisor(root, flags, {}, report); };
+  return c;
+}
+
+child_spec running_pipeline::state::instance_child(const std::shared_ptr<state>& st, instance_id id) {
+  const stage_spec& s = st->spec.stages[id.stage];
+  child_spec c;
+  c.id = st->instance_name(id.stage, id.copy);
+  // Restarted after an abnormal exit within the stage's allowance; never without one.
+  c.restart = s.restart.allowed() ? restart_type::transient : restart_type::temporary;
+  c.shutdown = shutdown_mode::brutal_kill;  // what a stopped pipeline's instances held is lost either way
+  c.start = [st, id, first = std::make_shared<bool>(true)](context& sup) {
+    const stage_spec& s = st->spec.stages[id.stage];
+    stage_instance instance;
+    instance.restarted = !std::exchange(*first, false);  // only ever called on the supervisor's process
+    instance.name = st->instance_name(id.stage, id.copy);
+    instance.pipeline_file = st->spec.file;
+    instance.engine.name = instance.name;
+    instance.engine.buffer_size = s.buffer_size;
+    instance.engine.buffer_keep = s.buffer_keep;
+    instance.engine.dispatcher = make_dispatcher(s.dispatcher);
+    instance.on_error = s.on_error;
+    if (s.on_error && s.on_error->then == error_policy::action::dead_letter) {
+      instance.dead_letter_origin = make_origin(s.name, "dead_letter");
+      instance.engine.dispatcher =
+          std::make_unique<dead_letter_dispatcher>(std::move(instance.engine.dispatcher), instance.dead_letter_origin);
+    }
+    instance.engine.counters = st->reports[id.stage].counters;
+    instance.stats = st->reports[id.stage].counters;
+    instance.engine.exit_after_last_producer = true;
+    if (s.role == stage_role::source) instance.engine.demand = demand_mode::accumulate;
+    linking_spawner where(sup);
+    const pid p = s.type_info->start(where, s.options, std::move(instance));
+    // Registered before anyone learns of it, so that subscriptions by name find it (an instance that
+    // already exited keeps no name; its exit is reported as any other).
+    sup.rt().register_name(st->registered_name(id.stage, id.copy), p);
+    return p;
+  };
+  return c;
+}
+
+void running_pipeline::state::on_report(context& self, std::size_t stage, const supervisor_report& r) {
+  switch (r.what) {
+    case supervisor_report::kind::started:
+      return on_started(self, stage, r);
+    case supervisor_report::kind::terminated:
+      return on_terminated(stage, r);
+    case supervisor_report::kind::gave_up:
+      return;  // the report of the exit that used the allowance up came first, saying no restart follows
   }
-  instance.engine.counters = reports[id.stage].counters;
-  instance.stats = reports[id.stage].counters;
-  instance.engine.exit_after_last_producer = true;
-  if (s.role == stage_role::source) instance.engine.demand = demand_mode::accumulate;
-  stage_state& st = stages[id.stage];
-  if (st.started == clock::time_point{}) st.started = clock::now();
-  const pid p = s.type_info->start(where, s.options, std::move(instance));
-  // Recorded before this process can handle the new instance's down.
-  st.copies[id.copy] = p;
-  ++st.alive;
+}
+
+void running_pipeline::state::on_started(context& self, std::size_t stage, const supervisor_report& r) {
+  stage_state& s = stages[stage];
+  const std::size_t copy = static_cast<std::size_t>(
+      std::find_if(s.copies.begin(), s.copies.end(), [&, i = std::size_t{0}](const pid&) mutable { return instance_name(stage, i++) == r.id; }) -
+      s.copies.begin());
+  const instance_id id{stage, copy};
+  if (s.started == clock::time_point{}) s.started = clock::now();
+  s.copies[copy] = r.child;
+  ++s.alive;
   ++alive;
-  instances.emplace(p, id);
-  return p;
-}
-
-void running_pipeline::state::on_exit(context& self, pid who, const exit_reason& reason) {
-  auto it = instances.find(who);
-  if (it == instances.end()) return;
-  const instance_id id = it->second;
-  instances.erase(it);
-  stage_state& s = stages[id.stage];
-  s.copies[id.copy] = pid{};
-  --s.alive;
-  --alive;
-  // Once wiring failed or the pipeline winds down, `killed` is our doing; the first other abnormal
-  // exit is the real cause.
-  const bool ours = (wiring_failed || winding_down) && reason == exit_reason::killed();
-  if (reason == output_closed_reason() && s.spec->role == stage_role::sink) {
-    if (!pending.output_closed) pending.output_closed = s.spec->name;
-    wind_down();
-  } else if (!reason.is_normal() && !ours && pending.ok) {
-    on_crash(self, id, reason);
-  }
-  if (s.alive == 0) stage_ended(id.stage);
-  finish_if_done();
-}
-
-void running_pipeline::state::on_crash(context& self, instance_id id, const exit_reason& reason) {
-  stage_state& s = stages[id.stage];
-  if (!restart_allowed(s)) return fail(id.stage, reason, s.spec->restart.allowed() && !wiring && !stopping);
-  try {
-    restart(self, id);
-  } catch (const std::exception& e) {
-    return fail(id.stage, exit_reason::error(std::string("could not be restarted: ") + e.what()), false);
-  }
+  instances.emplace(r.child, id);
+  if (!r.restarted) return;
+  if (s.restarting > 0) --s.restarting;
+  if (killed || wiring) return;  // everything is being stopped (a crash while wiring fails the run)
+  reports[stage].counters->restarts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  wire_replacement(self, id, r.child);
   if (!hooks.on_restart) return;
   try {
-    hooks.on_restart(restart_notice{s.spec->name, id.copy, reason, s.restarts.recent()});
+    hooks.on_restart(restart_notice{s.spec->name, copy, s.last_exit[copy], r.recent_restarts});
   } catch (...) {  // a report's failure must not take the pipeline down
   }
 }
 
-bool running_pipeline::state::restart_allowed(stage_state& s) {
-  if (wiring || stopping || winding_down || !s.spec->restart.allowed()) return false;
-  return s.restarts.try_restart();
+void running_pipeline::state::on_terminated(std::size_t stage, const supervisor_report& r) {
+  stage_state& s = stages[stage];
+  exit_reason reason = r.reason;
+  if (auto it = instances.find(r.child); r.child.valid() && it != instances.end()) {
+    s.last_exit[it->second.copy] = reason;
+    s.copies[it->second.copy] = pid{};
+    instances.erase(it);
+    --s.alive;
+    --alive;
+  } else if (!r.child.valid()) {  // a restart that could not start
+    if (s.restarting > 0) --s.restarting;
+    reason = exit_reason::error("could not be restarted: " + r.reason.detail());
+  }
+  if (r.restarting) ++s.restarting;
+  // Once everything is being stopped, or the pipeline winds down, `killed` is our doing; the first
+  // other abnormal exit is the real cause.
+  const bool ours = (killed || wiring_failed || winding_down) && reason == exit_reason::killed();
+  if (reason == output_closed_reason() && s.spec->role == stage_role::sink) {
+    if (!pending.output_closed) pending.output_closed = s.spec->name;
+    wind_down();
+  } else if (!reason.is_normal() && !ours && pending.ok && (wiring || !r.restarting)) {
+    // A failure while starting is never restarted; otherwise the stage's supervisor either starts a
+    // replacement or has used the stage's allowance up.
+    fail(stage, std::move(reason), s.spec->restart.allowed() && !wiring && !stopping);
+  }
+  if (stage_over(stage)) stage_ended(stage);
+  finish_if_done();
 }
 
-void running_pipeline::state::restart(context& self, instance_id id) {
-  monitoring_spawner where(self);
-  const pid p = start_instance(where, id, true);
-  reports[id.stage].counters->restarts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+void running_pipeline::state::wire_replacement(context& self, instance_id id, pid p) {
   const bool source = spec.stages[id.stage].role == stage_role::source;
   if (draining && spec.stages[id.stage].role != stage_role::sink) sluice::drain(rt, p);  // as drain_stages
   subscribe_to_producers(self, id, p);
@@ -238,8 +288,8 @@ void running_pipeline::state::subscribe_to_producers(context& self, instance_id 
   for (const subscription_spec& sub : s.subscribe_to) {
     const std::size_t from = index_of(sub.stage);
     const subscription_options opts = subscription_for(s, sub, spec.stages[from], id.copy);
-    for (pid producer : stages[from].copies) {
-      if (producer.valid()) call_subscribe(self, {id.stage, from, instance, producer, opts, pid{}});
+    for (std::size_t copy = 0; copy < stages[from].copies.size(); ++copy) {
+      if (stages[from].copies[copy].valid()) call_subscribe(self, {id.stage, from, instance, registered_name(from, copy), opts, pid{}});
     }
   }
 }
@@ -254,7 +304,8 @@ std::size_t running_pipeline::state::subscribe_consumers(context& self, instance
       for (std::size_t copy = 0; copy < stages[c].copies.size(); ++copy) {
         const pid consumer = stages[c].copies[copy];
         if (!consumer.valid()) continue;
-        call_subscribe(self, {c, id.stage, consumer, instance, subscription_for(spec.stages[c], sub, producer, copy), source});
+        call_subscribe(self, {c, id.stage, consumer, registered_name(id.stage, id.copy),
+                              subscription_for(spec.stages[c], sub, producer, copy), source});
         ++asked;
       }
     }
@@ -263,7 +314,7 @@ std::size_t running_pipeline::state::subscribe_consumers(context& self, instance
 }
 
 void running_pipeline::state::call_subscribe(context& self, restart_call call) {
-  const call_ref ref = subscribe(self, call.consumer, call.producer, call.options, wiring_timeout);
+  const call_ref ref = subscribe(self, call.consumer, call.producer, call.options, wiring_timeout);  // by name
   calls.emplace(ref.id, std::move(call));
 }
 
@@ -280,8 +331,7 @@ void running_pipeline::state::on_call_reply(context& /*self*/, call_reply& reply
   // meanwhile reports its own exit. What is left is a subscription that never came, or a
   // partition a live consumer holds.
   const bool timeout = !reply.result && reply.result.error() == call_error::timeout;
-  const bool taken = r != nullptr && !*r && r->error.what() == exit_reason::kind::other &&
-                     r->error.detail().rfind(to_string(refusal::partition_taken), 0) == 0;
+  const bool taken = r != nullptr && !*r && refusal_of(r->error) == refusal::partition_taken;
   if (!pending.ok || (!timeout && !taken)) return;
   fail(call.consumer_stage,
        exit_reason::error("could not subscribe to \"" + spec.stages[call.producer_stage].name + "\" after a restart: " +
@@ -311,14 +361,12 @@ void running_pipeline::state::wind_down() {
   winding_down = true;
   const std::vector<bool> reaching = reaching_a_sink();
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    if (reaching[i]) continue;
-    for (pid p : stages[i].copies) {
-      if (p.valid()) rt.exit(p, exit_reason::kill());  // its events have nowhere to go
-    }
+    // Its events have nowhere to go: its supervisor stops its copies (reporting each) and exits.
+    if (!reaching[i] && stages[i].supervisor.valid()) rt.exit(stages[i].supervisor, exit_reason::shutdown());
   }
   drain_stages();
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    if (stages[i].alive == 0) tell_consumers(i);
+    if (stage_over(i)) tell_consumers(i);
   }
   arm_deadline(pending.output_closed ? "the output of \"" + *pending.output_closed + "\" closed" : "the failure",
                options.wind_down_timeout);
@@ -337,7 +385,7 @@ std::vector<bool> running_pipeline::state::reaching_a_sink() const {
   std::function<bool(std::size_t)> reaches = [&](std::size_t i) -> bool {
     if (known[i]) return reaching[i];
     known[i] = true;  // a pipeline has no cycles: this is never read before it is set below
-    bool r = stages[i].alive > 0 &&
+    bool r = !stage_over(i) &&
              (spec.stages[i].role == stage_role::sink ||
               std::any_of(stages[i].consumers.begin(), stages[i].consumers.end(), reaches));
     reaching[i] = r;
@@ -375,6 +423,10 @@ void running_pipeline::state::drain_stages() {
 }
 
 void running_pipeline::state::kill_all() {
+  killed = true;
+  // The root first, so that no supervisor restarts what is killed; then each instance at once, so
+  // that none waits for its supervisor to stop the ones before it.
+  rt.exit(root, exit_reason::kill());
   for (auto& [p, id] : instances) rt.exit(p, exit_reason::kill());
 }
 
@@ -396,14 +448,28 @@ void running_pipeline::state::tell_consumers(std::size_t stage) {
 
 bool running_pipeline::state::producers_ended(std::size_t stage) const {
   return std::all_of(stages[stage].producers.begin(), stages[stage].producers.end(),
-                     [&](std::size_t p) { return stages[p].alive == 0; });
+                     [&](std::size_t p) { return stage_over(p); });
 }
 
-void running_pipeline::state::wiring_done() {
+void running_pipeline::state::on_wiring_over(const wiring_over& w) {
   wiring = false;
-  for (std::size_t i = 0; i < stages.size(); ++i) {
-    if (stages[i].alive == 0) tell_consumers(i);
+  if (w.failed) {
+    wiring_failed = w.failed->second;
+    if (pending.ok) pending.failed_stage = w.failed->first;
+    kill_all();
+  } else {
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      if (stage_over(i)) tell_consumers(i);
+    }
+    // Every subscription is in place: the sources may go.
+    for (std::size_t i = 0; i < stages.size() && !killed; ++i) {
+      if (spec.stages[i].role != stage_role::source) continue;
+      for (pid p : stages[i].copies) {
+        if (p.valid()) sluice::demand(rt, p, demand_mode::forward);
+      }
+    }
   }
+  finish_if_done();
 }
 
 void running_pipeline::state::finish_if_done() {

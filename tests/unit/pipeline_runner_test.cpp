@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include <sluice/stages/builtins.hpp>
 #include <sluice/pipeline/runner.hpp>
 #include <sluice/stage.hpp>
+#include <sluice/process/supervisor.hpp>
 
 using namespace sluice;
 using namespace sluice::pipeline;
@@ -364,6 +366,52 @@ TEST_SUITE("pipeline_runner") {
     CHECK(outcome->failed_stage == "src");
     CHECK_FALSE(outcome->restarts_exhausted);
     CHECK(restarts_of(p, "src") == 0);
+  }
+
+  TEST_CASE("a running pipeline is a supervision tree: a supervisor per stage over its copies; a failed copy alone is replaced") {
+    fixture f(0);
+    std::promise<restart_notice> restarted;
+    run_hooks hooks;
+    hooks.on_restart = [&](const restart_notice& n) { restarted.set_value(n); };
+    running_pipeline p(f.rt, f.load(R"({"version": 1, "stages": {
+      "src": {"type": "numbers"},
+      "mid": {"type": "pass", "concurrency": 2, "restart": {"max_restarts": 1}, "subscribe_to": "src"},
+      "sink": {"type": "record", "subscribe_to": "mid"}}})"), std::move(hooks));
+    auto ids = [](const std::vector<child_info>& children) {
+      std::string out;
+      for (const child_info& c : children) out += (out.empty() ? "" : " ") + c.id;
+      return out;
+    };
+    auto children = [&](pid sup) {
+      auto r = which_children(f.rt, sup, deadline);
+      REQUIRE(r);
+      return r.value();
+    };
+    const auto stages = children(p.supervisor());
+    REQUIRE(ids(stages) == "src mid sink");
+    const auto before = children(stages[1].child);
+    REQUIRE(ids(before) == "mid mid#2");
+    REQUIRE(f.out->wait_until([](auto& e) { return e.size() >= 100; }));  // flowing through both copies
+
+    f.rt.exit(before[0].child, exit_reason::error("pulled the plug"));
+    auto done = restarted.get_future();
+    REQUIRE(done.wait_for(deadline) == std::future_status::ready);
+    const restart_notice notice = done.get();
+    CHECK(notice.stage == "mid");
+    CHECK(notice.copy == 0);
+    CHECK(notice.reason == exit_reason::error("pulled the plug"));
+    CHECK(notice.recent == 1);
+    const auto after = children(stages[1].child);
+    REQUIRE(ids(after) == "mid mid#2");
+    CHECK(after[0].child != before[0].child);  // replaced
+    CHECK(after[1].child == before[1].child);  // one_for_one: its sibling kept running
+    const std::size_t seen = f.out->snapshot().size();
+    CHECK(f.out->wait_until([&](auto& e) { return e.size() >= seen + 1000; }));  // and events flow on
+    p.drain();
+    auto outcome = p.wait_for(deadline);
+    REQUIRE(outcome);
+    CHECK(outcome->ok);
+    CHECK(restarts_of(p, "mid") == 1);
   }
 
   TEST_CASE("a transform restarted after its producer has finished ends, and so does its consumer") {

@@ -130,7 +130,8 @@ struct option_problem {
 };
 
 /// Where a stage type starts its process: anything that can spawn. (The pipeline runner's spawner
-/// monitors every stage from birth, so even a stage that fails in its first instant is seen.)
+/// links every stage to its stage supervisor from birth, so even a stage that fails in its first
+/// instant is seen with its reason.)
 class spawner {
  public:
   virtual ~spawner() = default;

@@ -90,10 +90,13 @@ class start_error : public std::runtime_error {
 /// killed, and the others deliver what they hold (within run_options::wind_down_timeout), so the
 /// events handled before a failure are not lost. The destructor stops what is still running.
 ///
-/// Restarts: an instance of a stage with `restart.max_restarts > 0` that exits abnormally once the
-/// pipeline is running is replaced by a fresh one (same options, same counters), subscribed to every
-/// instance of its producers (keeping its partition) and subscribed to by every instance of its
-/// consumers, as long as the stage has had no more than max_restarts restarts within max_seconds.
+/// A running pipeline is a supervision tree: a root supervisor, one supervisor per stage over its
+/// copies (one_for_one, the stage's restart window), each instance registered under its pipeline
+/// name. Restarts: an instance of a stage with `restart.max_restarts > 0` that exits abnormally once
+/// the pipeline is running is replaced by its stage supervisor with a fresh one (same options, same
+/// counters), which subscribes by name to every instance of its producers (keeping its partition)
+/// and to which every instance of its consumers subscribes by name, as long as the stage has had no
+/// more than max_restarts restarts within max_seconds (then its supervisor stops its other copies).
 /// The events the old instance held are lost (at most once); a restarted source starts from
 /// scratch. The registry the spec was loaded with must outlive the running_pipeline.
 class running_pipeline {
@@ -112,6 +115,9 @@ class running_pipeline {
   /// Its stages, in file order (counters are live while it runs): a copy taken under the
   /// pipeline's lock, as the runner writes a stage's wall time when it ends.
   [[nodiscard]] std::vector<stage_report> stages() const;
+  /// The root of its supervision tree (a supervisor: `which_children` lists one supervisor per
+  /// stage, in file order, each over the stage's instances "name", "name#2", ...).
+  [[nodiscard]] pid supervisor() const;
 
  private:
   struct state;
