@@ -4,36 +4,30 @@
 // hands back. One thread at a time (a stage's process).
 //
 // State: a hash map from key to that key's open windows (a small vector sorted by start: one for
-// tumbling, size/slide for sliding, the open sessions), and a min-heap of window ends for the
+// tumbling, size/slide for sliding, the open sessions; detail/key_table.hpp: the keys' windows in
+// one dense vector, found through a compact open-addressing table), and a min-heap of window ends for the
 // watermark to close in order. A session that grows or merges pushes its new end; the entry of
 // its old end goes stale and is skipped when the watermark reaches it (the heap holds at most one
 // entry per event within allowed lateness + gap of the newest time). A closed window's state is
 // freed, and a key without open windows leaves the map: memory follows the open windows.
+// A caller that holds a batch of events hands it to `add_all` (window_stage.hpp does): the
+// lookups of a batch are then pipelined, and the commonest event takes a short path.
 // The count of open windows is kept in window_metrics::open_windows.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <queue>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
-// GCC 12 warns of reads past a small_vector's inline buffer on paths that never run (a false
-// -Wstringop-overread inside Boost's copy loop); the warning is silenced for Boost's code only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstringop-overread"
-#endif
-#include <boost/container/small_vector.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
+#include <sluice/flow/detail/first_inline_vector.hpp>
+#include <sluice/flow/detail/key_table.hpp>
 #include <sluice/flow/window_spec.hpp>
 
 namespace sluice::flow {
@@ -67,10 +61,99 @@ class keyed_windows {
   /// windows this closes (count windows filling, the watermark it moves) go to `out(result&&)`.
   template <class Out>
   bool add(const Key& k, std::int64_t t, const value_type& v, Out&& out) {
+    return add_general(k, keys_.hash(k), t, v, out);
+  }
+
+  /// The events i in [0, n) one after another, as add(key_at(i), time_at(i), value_at(i), out)
+  /// would, calling late(i) for each late one. Faster than a loop of add: the lookups are
+  /// pipelined over chunks of events (the keys of chunk c + 2 are hashed and their slots
+  /// prefetched, then the windows of chunk c + 1, then the events of chunk c are added), so a key's
+  /// windows are on their way while the events before it are handled; and the commonest event
+  /// (tumbling windows in event time: see refresh_fast) takes a short path on state held in
+  /// registers. key_at(i) is called once per event, up to three chunks before time_at(i) and
+  /// value_at(i).
+  template <class KeyAt, class TimeAt, class ValueAt, class Late, class Out>
+  void add_all(std::size_t n, KeyAt&& key_at, TimeAt&& time_at, ValueAt&& value_at, Late&& late, Out&& out) {
+    std::array<std::array<std::uint64_t, chunk>, 3> hash_ring;
+    const std::size_t chunks = (n + chunk - 1) / chunk;
+    const auto chunk_size = [&](std::size_t c) { return std::min(chunk, n - c * chunk); };
+    const auto hash_chunk = [&](std::size_t c) {
+      std::vector<Key>& ks = chunk_keys_[c % 3];
+      ks.clear();
+      for (std::size_t i = 0, m = chunk_size(c); i < m; ++i) {
+        ks.push_back(key_at(c * chunk + i));
+        hash_ring[c % 3][i] = keys_.hash(ks.back());
+        keys_.prefetch_slot(hash_ring[c % 3][i]);
+      }
+    };
+    const auto prefetch_chunk = [&](std::size_t c) {
+      for (std::size_t i = 0, m = chunk_size(c); i < m; ++i) keys_.prefetch_entry(hash_ring[c % 3][i]);
+    };
+    if (chunks > 0) hash_chunk(0);
+    if (chunks > 1) hash_chunk(1);
+    if (chunks > 0) prefetch_chunk(0);
+    for (std::size_t c = 0; c < chunks; ++c) {
+      if (c + 2 < chunks) hash_chunk(c + 2);
+      if (c + 1 < chunks) prefetch_chunk(c + 1);
+      const std::size_t base = c * chunk;
+      const std::size_t m = chunk_size(c);
+      const std::vector<Key>& chunk_keys = chunk_keys_[c % 3];
+      const std::array<std::uint64_t, chunk>& hashes = hash_ring[c % 3];
+      // The fast path's state, in registers while it runs.
+      std::int64_t from = fast_from_;
+      std::int64_t until = fast_until_;
+      std::int64_t start = tumbling_start_;
+      std::int64_t newest = newest_;
+      std::int64_t wm = watermark_;
+      std::uint64_t seq = seq_;
+      bool changed = changed_;
+      const std::int64_t lateness = spec_.allowed_lateness_ms;
+      for (std::size_t i = 0; i < m; ++i) {
+        const auto t = static_cast<std::int64_t>(time_at(base + i));
+        if (t >= from && t < until) {
+          windows& ws = keys_.find_or_insert(chunk_keys[i], hashes[i]).value;
+          if (!ws.empty() && ws.back().start == start) {
+            window& w = ws.back();
+            agg_.add(w.acc, value_at(base + i), stamp{t, seq++});
+            ++w.n;
+            w.changed = true;
+            changed = true;
+            newest = std::max(newest, t);
+            wm = std::max(wm, newest - lateness);
+            continue;
+          }
+        }
+        seq_ = seq;
+        newest_ = newest;
+        watermark_ = wm;
+        changed_ = changed;
+        if (!add_general(chunk_keys[i], hashes[i], t, value_at(base + i), out)) late(base + i);
+        from = fast_from_;
+        until = fast_until_;
+        start = tumbling_start_;
+        newest = newest_;
+        wm = watermark_;
+        seq = seq_;
+        changed = changed_;
+      }
+      seq_ = seq;
+      newest_ = newest;
+      watermark_ = wm;
+      changed_ = changed;
+    }
+  }
+
+ private:
+  /// add's general path (kept out of line: the fast path is inlined into the caller's loop).
+  template <class Out>
+#if defined(__GNUC__) || defined(__clang__)
+  [[gnu::noinline]]
+#endif
+  bool add_general(const Key& k, std::uint64_t h, std::int64_t t, const value_type& v, Out& out) {
     t = clamp_time(t);
     const stamp s{t, seq_++};
     if (spec_.kind == window_kind::count) {
-      add_counted(k, v, s, out);
+      add_counted(k, h, v, s, out);
       return true;
     }
     if (spec_.time == time_base::event && is_late(spec_, t, watermark_)) {
@@ -78,9 +161,9 @@ class keyed_windows {
       return false;
     }
     if (spec_.kind == window_kind::session) {
-      add_session(k, v, s, out);
+      add_session(k, h, v, s, out);
     } else {
-      add_fixed(k, v, s, out);
+      add_fixed(k, h, v, s, out);
     }
     if (spec_.time == time_base::event) {
       newest_ = std::max(newest_, t);
@@ -89,12 +172,13 @@ class keyed_windows {
     return true;
   }
 
+ public:
   /// Moves the watermark to `wm` (never back) and closes every window ending at or before it.
   template <class Out>
   void advance_to(std::int64_t wm, Out&& out) {
     watermark_ = std::max(watermark_, wm);
-    if (due_.empty() || due_.top().end > watermark_) return;  // the per-event case: nothing closes
-    close_due(out);
+    if (!due_.empty() && due_.top().end <= watermark_) close_due(out);
+    refresh_fast();
   }
 
   /// Closes every open window (the input ended): trigger `end`.
@@ -107,6 +191,7 @@ class keyed_windows {
     open_ = 0;
     keys_.clear();
     due_ = {};
+    refresh_fast();
   }
 
   /// Partial results (trigger `every_ms`) of the windows changed since the last call.
@@ -141,11 +226,14 @@ class keyed_windows {
     std::uint64_t n = 0;
     bool changed = false;
   };
-  // A key's open windows, the first held in the map's node itself: a tumbling or count window
+  // A key's open windows, the first held in the key's entry itself: a tumbling or count window
   // (one per key) then costs no second allocation and no pointer to follow per event (window_count
-  // in sluice-bench: the per-event map lookup was most of the stage's time).
-  using windows = boost::container::small_vector<window, 1>;
-  using key_map = std::unordered_map<Key, windows, Hash>;
+  // in sluice-bench: the per-event lookup is most of the stage's time).
+  using windows = detail::first_inline_vector<window>;
+  using key_map = detail::key_table<Key, windows, Hash>;
+  using key_entry = typename key_map::entry;
+  /// Events add_all looks up together.
+  static constexpr std::size_t chunk = 16;
   struct due {
     std::int64_t end;
     std::int64_t start;
@@ -159,20 +247,33 @@ class keyed_windows {
     while (!due_.empty() && due_.top().end <= watermark_) {
       const due d = due_.top();
       due_.pop();
-      auto it = keys_.find(d.key);
-      if (it == keys_.end()) continue;
-      auto& ws = it->second;
+      key_entry* it = keys_.find(d.key, keys_.hash(d.key));
+      if (it == nullptr) continue;
+      auto& ws = it->value;
       auto w = std::find_if(ws.begin(), ws.end(), [&](const window& x) { return x.start == d.start && x.end == d.end; });
       if (w == ws.end()) continue;  // stale: a session that grew or merged
-      out(make_result(it->first, *w, trigger_kind::watermark));
+      out(make_result(it->key, *w, trigger_kind::watermark));
       ws.erase(w);
       closed(it);
     }
+    keys_.shrink_if_sparse();
   }
 
   template <class Out>
-  void add_fixed(const Key& k, const value_type& v, stamp s, Out& out) {
-    windows& ws = keys_[k];
+  void add_fixed(const Key& k, std::uint64_t h, const value_type& v, stamp s, Out& out) {
+    windows& ws = keys_.find_or_insert(k, h).value;
+    if (spec_.kind == window_kind::tumbling) {
+      // Events of a batch mostly share a window: its bounds are worked out once per change.
+      if (s.time_ms < tumbling_start_ || s.time_ms >= tumbling_end_) {
+        tumbling_start_ = last_window_start(spec_, s.time_ms);
+        tumbling_end_ = tumbling_start_ + spec_.size_ms;
+      }
+      auto w = ws.begin();
+      while (w != ws.end() && w->start != tumbling_start_) ++w;
+      if (w == ws.end()) w = open_window(k, ws, tumbling_start_, tumbling_end_);
+      add_to(k, *w, v, s, out);
+      return;
+    }
     const std::int64_t step = spec_.kind == window_kind::sliding ? spec_.slide_ms : spec_.size_ms;
     const std::int64_t last = last_window_start(spec_, s.time_ms);
     for (std::int64_t start = first_window_start(spec_, s.time_ms); start <= last; start += step) {
@@ -183,8 +284,8 @@ class keyed_windows {
   }
 
   template <class Out>
-  void add_session(const Key& k, const value_type& v, stamp s, Out& out) {
-    windows& ws = keys_[k];
+  void add_session(const Key& k, std::uint64_t h, const value_type& v, stamp s, Out& out) {
+    windows& ws = keys_.find_or_insert(k, h).value;
     window merged{s.time_ms, s.time_ms + spec_.gap_ms, agg_.init()};
     // Every open session the new one overlaps joins it (sessions of one key never overlap).
     auto overlaps = [&](const window& w) { return w.start < merged.end && merged.start < w.end; };
@@ -208,17 +309,16 @@ class keyed_windows {
   }
 
   template <class Out>
-  void add_counted(const Key& k, const value_type& v, stamp s, Out& out) {
-    auto it = keys_.find(k);
-    if (it == keys_.end()) it = keys_.emplace(k, windows{}).first;
-    windows& ws = it->second;
+  void add_counted(const Key& k, std::uint64_t h, const value_type& v, stamp s, Out& out) {
+    key_entry* it = &keys_.find_or_insert(k, h);
+    windows& ws = it->value;
     if (ws.empty()) open_window(k, ws, s.time_ms, s.time_ms, false);
     window& w = ws.front();
     w.start = std::min(w.start, s.time_ms);
     w.end = std::max(w.end, s.time_ms);
     add_to(k, w, v, s, out);
     if (w.n < spec_.count) return;
-    out(make_result(it->first, w, trigger_kind::count));
+    out(make_result(it->key, w, trigger_kind::count));
     ws.clear();
     closed(it);
   }
@@ -248,11 +348,25 @@ class keyed_windows {
     return result_type{k, w.start, w.end, agg_.result(w.acc), w.n, why};
   }
 
+  /// The times add's fast path takes: [fast_from_, fast_until_), for a tumbling spec in event
+  /// time without every_events. Such a time is in the window of the latest event's time (whose
+  /// bounds are tumbling_start_/end_), within the clamp (clamp_time changes nothing), at or past
+  /// the watermark (not late: the watermark stays below that window's end, as every event in the
+  /// range is), and below the earliest open window's end plus the allowed lateness (it closes
+  /// nothing). Called wherever those change outside the fast path: the general path (which ends
+  /// in advance_to) and close_all.
+  void refresh_fast() noexcept {
+    if (spec_.kind != window_kind::tumbling || spec_.time != time_base::event || spec_.every_events != 0) return;
+    fast_from_ = std::max({tumbling_start_, watermark_, -max_time_ms});
+    fast_until_ = std::min(tumbling_end_, max_time_ms + 1);
+    if (!due_.empty()) fast_until_ = std::min(fast_until_, due_.top().end + spec_.allowed_lateness_ms);
+  }
+
   /// After windows of `it` closed: its state goes once it has none.
-  void closed(typename key_map::iterator it) {
+  void closed(key_entry* it) {
     --open_;
     count_open(-1);
-    if (it->second.empty()) keys_.erase(it);
+    if (it->value.empty()) keys_.erase(it);
   }
 
   void count_open(std::int64_t delta) noexcept {
@@ -263,12 +377,19 @@ class keyed_windows {
   Agg agg_;
   std::shared_ptr<window_metrics> metrics_;
   key_map keys_;
+  std::array<std::vector<Key>, 3> chunk_keys_;  // add_all's chunks in flight (kept for their capacity)
   std::priority_queue<due, std::vector<due>, std::greater<>> due_;
   std::size_t open_ = 0;
   bool changed_ = false;  // some window changed since emit_changed
   std::uint64_t seq_ = 0;
   std::int64_t newest_ = std::numeric_limits<std::int64_t>::min();
   std::int64_t watermark_ = std::numeric_limits<std::int64_t>::min();
+  // Tumbling: the bounds of the window of the latest event's time (none yet: an empty range).
+  std::int64_t tumbling_start_ = std::numeric_limits<std::int64_t>::max();
+  std::int64_t tumbling_end_ = std::numeric_limits<std::int64_t>::min();
+  // add's fast path (refresh_fast): none until a first event has set the bounds.
+  std::int64_t fast_from_ = std::numeric_limits<std::int64_t>::max();
+  std::int64_t fast_until_ = std::numeric_limits<std::int64_t>::min();
 };
 
 }  // namespace sluice::flow

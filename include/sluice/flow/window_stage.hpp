@@ -79,10 +79,11 @@ class window_stage final
     const bool processing = windows_.spec().time == time_base::processing;
     const std::int64_t now = processing ? wall_clock_ms(ctx.process().rt()) : 0;
     if (processing) windows_.advance_to(now, out);
-    for (In& e : events) {
-      const std::int64_t t = processing ? now : static_cast<std::int64_t>(time_(std::as_const(e)));
-      if (!windows_.add(key_(std::as_const(e)), t, value_(std::as_const(e)), out)) ctx.emit(out_type{late_event<In>{std::move(e)}});
-    }
+    windows_.add_all(
+        events.size(), [&](std::size_t i) -> decltype(auto) { return key_(std::as_const(events[i])); },
+        [&](std::size_t i) { return processing ? now : static_cast<std::int64_t>(time_(std::as_const(events[i]))); },
+        [&](std::size_t i) -> decltype(auto) { return value_(std::as_const(events[i])); },
+        [&](std::size_t i) { ctx.emit(out_type{late_event<In>{std::move(events[i])}}); }, out);
     arm(ctx);
   }
 
