@@ -118,12 +118,31 @@ window_spec tumbling(std::int64_t size, std::int64_t lateness) {
   return s;
 }
 
-void check_against_reference(const window_spec& s, const std::vector<ev>& events) {
+/// Runs `s` over `events` with `run` (run_windows, or run_windows_batched) and compares the
+/// results with the reference's.
+template <class Run>
+void check_against_reference(const window_spec& s, const std::vector<ev>& events, Run run) {
   const reference want = compute_reference(s, events);
-  const outcome got = run_windows(s, events);
+  const outcome got = run(s, events);
   CHECK(got.rows.size() == want.rows.size());
   CHECK(got.rows == want.rows);
   CHECK(same_events(got.late, want.late));
+}
+
+/// A sliding spec (1000 ms every 250, lateness 300), a session spec (gap 60, lateness 200) and a
+/// count spec of `count` events.
+std::vector<window_spec> sliding_session_counted(std::uint64_t count) {
+  window_spec sliding = tumbling(1000, 300);
+  sliding.kind = window_kind::sliding;
+  sliding.slide_ms = 250;
+  window_spec session;
+  session.kind = window_kind::session;
+  session.gap_ms = 60;
+  session.allowed_lateness_ms = 200;
+  window_spec counted;
+  counted.kind = window_kind::count;
+  counted.count = count;
+  return {sliding, session, counted};
 }
 
 }  // namespace
@@ -131,20 +150,12 @@ void check_against_reference(const window_spec& s, const std::vector<ev>& events
 TEST_SUITE("window") {
   TEST_CASE("every window kind gives the reference's results, with out-of-order and late events") {
     const std::vector<ev> events = make_events(17, 20'000, 13, 400, 0.02);
-    window_spec sliding = tumbling(1000, 300);
-    sliding.kind = window_kind::sliding;
-    sliding.slide_ms = 250;
-    window_spec session;
-    session.kind = window_kind::session;
-    session.gap_ms = 60;
-    session.allowed_lateness_ms = 200;
-    window_spec counted;
-    counted.kind = window_kind::count;
-    counted.count = 37;
-    for (const window_spec& s : {tumbling(1000, 0), tumbling(1000, 300), tumbling(333, 1000), sliding, session, counted}) {
+    std::vector<window_spec> specs{tumbling(1000, 0), tumbling(1000, 300), tumbling(333, 1000)};
+    for (const window_spec& s : sliding_session_counted(37)) specs.push_back(s);
+    for (const window_spec& s : specs) {
       CAPTURE(to_string(s.kind));
       CAPTURE(s.allowed_lateness_ms);
-      check_against_reference(s, events);
+      check_against_reference(s, events, [](const window_spec& w, const std::vector<ev>& e) { return run_windows(w, e); });
     }
   }
 
@@ -152,25 +163,13 @@ TEST_SUITE("window") {
     // 3,000 keys: the key table grows, and keys leave it as their windows close (backward-shift
     // deletion, the last entry moved into the hole) and come back.
     const std::vector<ev> events = make_events(23, 30'000, 3'000, 400, 0.02);
-    window_spec sliding = tumbling(1000, 300);
-    sliding.kind = window_kind::sliding;
-    sliding.slide_ms = 250;
-    window_spec session;
-    session.kind = window_kind::session;
-    session.gap_ms = 60;
-    session.allowed_lateness_ms = 200;
-    window_spec counted;
-    counted.kind = window_kind::count;
-    counted.count = 3;
-    for (const window_spec& s : {tumbling(1000, 0), tumbling(1000, 300), tumbling(50, 0), tumbling(333, 1000), sliding, session, counted}) {
+    std::vector<window_spec> specs{tumbling(1000, 0), tumbling(1000, 300), tumbling(50, 0), tumbling(333, 1000)};
+    for (const window_spec& s : sliding_session_counted(3)) specs.push_back(s);
+    for (const window_spec& s : specs) {
       CAPTURE(to_string(s.kind));
       CAPTURE(s.size_ms);
       CAPTURE(s.allowed_lateness_ms);
-      const reference want = compute_reference(s, events);
-      const outcome got = run_windows_batched(s, events);
-      CHECK(got.rows.size() == want.rows.size());
-      CHECK(got.rows == want.rows);
-      CHECK(same_events(got.late, want.late));
+      check_against_reference(s, events, run_windows_batched);
     }
   }
 
