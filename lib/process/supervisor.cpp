@@ -266,11 +266,12 @@ class supervisor final : public behaviour {
   void on_plan_message(context& self, message& m) {
     if (auto* d = m.get_if<down>(); d != nullptr && d->ref == plan_->watching) {
       self.cancel_timer(plan_->timer);
+      const exit_reason reason = d->reason == exit_reason::noproc() ? exit_of(d->who).value_or(d->reason) : d->reason;
       for (auto& c : children_) {
         if (c.running != d->who) continue;
         c.running = {};
         const auto& again = plan_->start_ids;
-        report_terminated(c.spec.id, d->who, d->reason, std::find(again.begin(), again.end(), c.spec.id) != again.end());
+        report_terminated(c.spec.id, d->who, reason, std::find(again.begin(), again.end(), c.spec.id) != again.end());
       }
       ++plan_->next;
       return stop_next(self);
@@ -280,6 +281,20 @@ class supervisor final : public behaviour {
       return;
     }
     deferred_.push_back(std::move(m));
+  }
+
+  /// A child that exited before the plan could monitor it (its down says noproc): its link's exit
+  /// signal came first and waits among the deferred messages, with the real reason (as OTP's
+  /// supervisor reads the 'EXIT' message then). Taken out: the child is accounted for.
+  std::optional<exit_reason> exit_of(pid who) {
+    auto it = std::find_if(deferred_.begin(), deferred_.end(), [&](message& m) {
+      auto* sig = m.get_if<exit_signal>();
+      return sig != nullptr && sig->from == who;
+    });
+    if (it == deferred_.end()) return std::nullopt;
+    exit_reason reason = it->get_if<exit_signal>()->reason;
+    deferred_.erase(it);
+    return reason;
   }
 
   void finish_plan(context& self) {

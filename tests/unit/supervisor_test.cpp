@@ -854,4 +854,34 @@ TEST_SUITE("supervisor") {
     CHECK(exits.reason_of(sup) == exit_reason::shutdown());
     CHECK(reports.pending() == 0);
   }
+
+  TEST_CASE("a child that exits by itself while its supervisor stops another is reported with its own reason") {
+    runtime rt({.threads = 2});
+    event_log events(rt);
+    exit_log exits(rt);
+    probe reports(rt);
+    child_spec slow = worker_spec("slow", events.self(), restart_type::permanent, on_shutdown::linger);
+    slow.shutdown = shutdown_mode::infinity;
+    // Stopped in reverse order: "slow" first, and while it lingers "quick" exits on its own, so
+    // that the supervisor's monitor of it, once "slow" is gone, can only answer noproc.
+    const pid sup = start_supervisor(rt, {}, {worker_spec("quick", events.self()), std::move(slow)},
+                                     [to = reports.self(), &rt](const supervisor_report& r) { rt.send(to, r); });
+    REQUIRE(events.next(2) == "start quick; start slow");
+    const pid quick = events.pid_of("quick");
+    exits.watch(quick);
+    exits.watch(sup);
+    rt.exit(sup, exit_reason::shutdown());
+    REQUIRE(events.next(1) == "signal slow shutdown");
+    rt.send(quick, quit{exit_reason::error("quick's own")});
+    REQUIRE(exits.reason_of(quick) == exit_reason::error("quick's own"));
+    rt.send(events.pid_of("slow"), release{});
+    CHECK(exits.reason_of(sup) == exit_reason::shutdown());
+    std::vector<std::string> seen;
+    for (int i = 0; i < 4; ++i) {
+      auto r = reports.receive<supervisor_report>();
+      REQUIRE(r);
+      seen.push_back(r->id + (r->what == supervisor_report::kind::started ? " started" : " " + r->reason.to_string()));
+    }
+    CHECK(seen == std::vector<std::string>{"quick started", "slow started", "slow shutdown", "quick {error, quick's own}"});
+  }
 }
