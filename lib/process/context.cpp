@@ -53,8 +53,9 @@ std::pair<pid, monitor_ref> context::spawn_monitor(std::unique_ptr<behaviour> b,
 }
 
 void context::link(pid other) {
-  if (other == self()) return;
-  p_->add_link(other);
+  // Already linked (spawn_link): nothing to do. Asking again could only race the link's own exit
+  // signal with a second one saying `noproc`, and the first to arrive wins.
+  if (other == self() || !p_->add_link(other)) return;
   auto* n = make_node<detail::link_payload>(kind::link, self());
   if (p_->rt().try_send_node(other, n) == internal::push_result::closed) {
     n->destroy();

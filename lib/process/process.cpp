@@ -59,9 +59,11 @@ process::extras& process::ext() {
   return *extras_;
 }
 
-void process::add_link(pid other) {
+bool process::add_link(pid other) {
   auto& links = ext().links;
-  if (std::find(links.begin(), links.end(), other) == links.end()) links.push_back(other);
+  if (std::find(links.begin(), links.end(), other) != links.end()) return false;
+  links.push_back(other);
+  return true;
 }
 
 bool process::remove_link(pid other) {

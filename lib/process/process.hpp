@@ -93,7 +93,8 @@ class process {
     std::vector<std::pair<call_ref, timer_ref>> pending_calls;
   };
   extras& ext();
-  void add_link(pid other);
+  /// True if it was not linked to `other` yet.
+  bool add_link(pid other);
   bool remove_link(pid other);
   void request_exit(exit_reason reason);
   [[nodiscard]] bool trap_exit() const noexcept { return trap_exit_; }

@@ -42,6 +42,7 @@ struct plan {
   std::vector<step> steps;
   std::size_t next = 0;
   monitor_ref watching;
+  pid awaiting_exit;  // stopped, gone before it could be monitored: its exit signal is awaited
   timer_ref timer;
   std::uint64_t seq = 0;
 
@@ -250,8 +251,9 @@ class supervisor final : public behaviour {
   void stop_next(context& self) {
     if (plan_->next == plan_->steps.size()) return finish_plan(self);
     const plan::step& s = plan_->steps[plan_->next];
+    // Monitored, and still linked: should it be gone already, its exit signal tells why (see
+    // on_plan_message); one that comes after its down is stale and ignored.
     plan_->watching = self.monitor(s.target);
-    self.unlink(s.target);
     plan_->seq = ++stop_seq_;
     if (s.mode == shutdown_mode::brutal_kill) {
       self.exit(s.target, exit_reason::kill());
@@ -266,15 +268,16 @@ class supervisor final : public behaviour {
   void on_plan_message(context& self, message& m) {
     if (auto* d = m.get_if<down>(); d != nullptr && d->ref == plan_->watching) {
       self.cancel_timer(plan_->timer);
-      const exit_reason reason = d->reason == exit_reason::noproc() ? exit_of(d->who).value_or(d->reason) : d->reason;
-      for (auto& c : children_) {
-        if (c.running != d->who) continue;
-        c.running = {};
-        const auto& again = plan_->start_ids;
-        report_terminated(c.spec.id, d->who, reason, std::find(again.begin(), again.end(), c.spec.id) != again.end());
-      }
-      ++plan_->next;
-      return stop_next(self);
+      if (d->reason != exit_reason::noproc()) return child_stopped(self, d->who, d->reason);
+      // It exited before the monitor could reach it: the real reason is in its link's exit signal,
+      // among the deferred messages already or on its way (the link stays until the child is
+      // accounted for, as OTP's supervisor reads the 'EXIT' message then).
+      if (auto reason = exit_of(d->who)) return child_stopped(self, d->who, *reason);
+      plan_->awaiting_exit = d->who;
+      return;
+    }
+    if (auto* sig = m.get_if<exit_signal>(); sig != nullptr && plan_->awaiting_exit.valid() && sig->from == plan_->awaiting_exit) {
+      return child_stopped(self, sig->from, sig->reason);
     }
     if (auto* t = m.get_if<stop_timeout>(); t != nullptr) {
       if (t->seq == plan_->seq) self.exit(plan_->steps[plan_->next].target, exit_reason::kill());
@@ -283,9 +286,22 @@ class supervisor final : public behaviour {
     deferred_.push_back(std::move(m));
   }
 
-  /// A child that exited before the plan could monitor it (its down says noproc): its link's exit
-  /// signal came first and waits among the deferred messages, with the real reason (as OTP's
-  /// supervisor reads the 'EXIT' message then). Taken out: the child is accounted for.
+  /// A child the plan stops is gone, with `reason`: on to the next.
+  void child_stopped(context& self, pid who, const exit_reason& reason) {
+    plan_->awaiting_exit = {};
+    for (auto& c : children_) {
+      if (c.running != who) continue;
+      c.running = {};
+      const auto& again = plan_->start_ids;
+      report_terminated(c.spec.id, who, reason, std::find(again.begin(), again.end(), c.spec.id) != again.end());
+    }
+    ++plan_->next;
+    stop_next(self);
+  }
+
+  /// The exit signal of a child that exited before the plan could monitor it (its down says
+  /// noproc), if it already came and waits among the deferred messages. Taken out: the child is
+  /// accounted for.
   std::optional<exit_reason> exit_of(pid who) {
     auto it = std::find_if(deferred_.begin(), deferred_.end(), [&](message& m) {
       auto* sig = m.get_if<exit_signal>();
