@@ -219,9 +219,8 @@ void running_pipeline::state::on_report(context& self, std::size_t stage, const 
 
 void running_pipeline::state::on_started(context& self, std::size_t stage, const supervisor_report& r) {
   stage_state& s = stages[stage];
-  const std::size_t copy = static_cast<std::size_t>(
-      std::find_if(s.copies.begin(), s.copies.end(), [&, i = std::size_t{0}](const pid&) mutable { return instance_name(stage, i++) == r.id; }) -
-      s.copies.begin());
+  std::size_t copy = 0;  // the child's id is the copy's instance name
+  while (copy + 1 < s.copies.size() && instance_name(stage, copy) != r.id) ++copy;
   const instance_id id{stage, copy};
   if (s.started == clock::time_point{}) s.started = clock::now();
   s.copies[copy] = r.child;
