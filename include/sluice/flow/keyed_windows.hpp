@@ -11,12 +11,11 @@
 // entry per event within allowed lateness + gap of the newest time). A closed window's state is
 // freed, and a key without open windows leaves the map: memory follows the open windows.
 // A caller that holds a batch of events hands it to `add_all` (window_stage.hpp does): the
-// lookups of a batch are then pipelined, and the commonest event takes a short path.
+// commonest event then takes a short path.
 // The count of open windows is kept in window_metrics::open_windows.
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -65,82 +64,53 @@ class keyed_windows {
   }
 
   /// The events i in [0, n) one after another, as add(key_at(i), time_at(i), value_at(i), out)
-  /// would, calling late(i) for each late one. Faster than a loop of add: the lookups are
-  /// pipelined over chunks of events (the keys of chunk c + 2 are hashed and their slots
-  /// prefetched, then the windows of chunk c + 1, then the events of chunk c are added), so a key's
-  /// windows are on their way while the events before it are handled; and the commonest event
+  /// would, calling late(i) for each late one. Faster than a loop of add: the commonest event
   /// (tumbling windows in event time: see refresh_fast) takes a short path on state held in
-  /// registers. key_at(i) is called once per event, up to three chunks before time_at(i) and
-  /// value_at(i).
+  /// registers. Pass accessors that capture by value what they read (window_stage.hpp does): a
+  /// value captured by reference is reloaded after each store to a window, which might alias it.
   template <class KeyAt, class TimeAt, class ValueAt, class Late, class Out>
   void add_all(std::size_t n, KeyAt&& key_at, TimeAt&& time_at, ValueAt&& value_at, Late&& late, Out&& out) {
-    std::array<std::array<std::uint64_t, chunk>, 3> hash_ring;
-    const std::size_t chunks = (n + chunk - 1) / chunk;
-    const auto chunk_size = [&](std::size_t c) { return std::min(chunk, n - c * chunk); };
-    const auto hash_chunk = [&](std::size_t c) {
-      std::vector<Key>& ks = chunk_keys_[c % 3];
-      ks.clear();
-      for (std::size_t i = 0, m = chunk_size(c); i < m; ++i) {
-        ks.push_back(key_at(c * chunk + i));
-        hash_ring[c % 3][i] = keys_.hash(ks.back());
-        keys_.prefetch_slot(hash_ring[c % 3][i]);
-      }
-    };
-    const auto prefetch_chunk = [&](std::size_t c) {
-      for (std::size_t i = 0, m = chunk_size(c); i < m; ++i) keys_.prefetch_entry(hash_ring[c % 3][i]);
-    };
-    if (chunks > 0) hash_chunk(0);
-    if (chunks > 1) hash_chunk(1);
-    if (chunks > 0) prefetch_chunk(0);
-    for (std::size_t c = 0; c < chunks; ++c) {
-      if (c + 2 < chunks) hash_chunk(c + 2);
-      if (c + 1 < chunks) prefetch_chunk(c + 1);
-      const std::size_t base = c * chunk;
-      const std::size_t m = chunk_size(c);
-      const std::vector<Key>& chunk_keys = chunk_keys_[c % 3];
-      const std::array<std::uint64_t, chunk>& hashes = hash_ring[c % 3];
-      // The fast path's state, in registers while it runs.
-      std::int64_t from = fast_from_;
-      std::int64_t until = fast_until_;
-      std::int64_t start = tumbling_start_;
-      std::int64_t newest = newest_;
-      std::int64_t wm = watermark_;
-      std::uint64_t seq = seq_;
-      bool changed = changed_;
-      const std::int64_t lateness = spec_.allowed_lateness_ms;
-      for (std::size_t i = 0; i < m; ++i) {
-        const auto t = static_cast<std::int64_t>(time_at(base + i));
-        if (t >= from && t < until) {
-          windows& ws = keys_.find_or_insert(chunk_keys[i], hashes[i]).value;
-          if (!ws.empty() && ws.back().start == start) {
-            window& w = ws.back();
-            agg_.add(w.acc, value_at(base + i), stamp{t, seq++});
-            ++w.n;
-            w.changed = true;
-            changed = true;
-            newest = std::max(newest, t);
-            wm = std::max(wm, newest - lateness);
-            continue;
-          }
-        }
-        seq_ = seq;
-        newest_ = newest;
-        watermark_ = wm;
-        changed_ = changed;
-        if (!add_general(chunk_keys[i], hashes[i], t, value_at(base + i), out)) late(base + i);
-        from = fast_from_;
-        until = fast_until_;
-        start = tumbling_start_;
-        newest = newest_;
-        wm = watermark_;
-        seq = seq_;
-        changed = changed_;
-      }
+    std::int64_t from = fast_from_;
+    std::int64_t until = fast_until_;
+    std::int64_t start = tumbling_start_;
+    std::int64_t newest = newest_;
+    std::uint64_t seq = seq_;
+    bool changed = changed_;
+    // Leaving the short path: its events moved the watermark as far as `newest` says (none of
+    // them could be late or close a window: see refresh_fast).
+    const auto save = [&] {
       seq_ = seq;
-      newest_ = newest;
-      watermark_ = wm;
       changed_ = changed;
+      if (newest != newest_) {
+        newest_ = newest;
+        watermark_ = std::max(watermark_, newest - spec_.allowed_lateness_ms);
+      }
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto t = static_cast<std::int64_t>(time_at(i));
+      const Key k = key_at(i);
+      const std::uint64_t h = keys_.hash(k);
+      if (t >= from && t < until) {
+        window* w = keys_.find_or_insert(k, h).value.last();
+        if (w != nullptr && w->start == start) {
+          agg_.add(w->acc, value_at(i), stamp{t, seq++});
+          ++w->n;
+          w->changed = true;
+          changed = true;
+          newest = std::max(newest, t);
+          continue;
+        }
+      }
+      save();
+      if (!add_general(k, h, t, value_at(i), out)) late(i);
+      from = fast_from_;
+      until = fast_until_;
+      start = tumbling_start_;
+      newest = newest_;
+      seq = seq_;
+      changed = changed_;
     }
+    save();
   }
 
  private:
@@ -232,8 +202,6 @@ class keyed_windows {
   using windows = detail::first_inline_vector<window>;
   using key_map = detail::key_table<Key, windows, Hash>;
   using key_entry = typename key_map::entry;
-  /// Events add_all looks up together.
-  static constexpr std::size_t chunk = 16;
   struct due {
     std::int64_t end;
     std::int64_t start;
@@ -377,7 +345,6 @@ class keyed_windows {
   Agg agg_;
   std::shared_ptr<window_metrics> metrics_;
   key_map keys_;
-  std::array<std::vector<Key>, 3> chunk_keys_;  // add_all's chunks in flight (kept for their capacity)
   std::priority_queue<due, std::vector<due>, std::greater<>> due_;
   std::size_t open_ = 0;
   bool changed_ = false;  // some window changed since emit_changed

@@ -79,10 +79,12 @@ class window_stage final
     const bool processing = windows_.spec().time == time_base::processing;
     const std::int64_t now = processing ? wall_clock_ms(ctx.process().rt()) : 0;
     if (processing) windows_.advance_to(now, out);
+    // The accessors capture by value: keyed_windows keeps them in registers (see add_run).
+    const In* in = events.data();
     windows_.add_all(
-        events.size(), [&](std::size_t i) -> decltype(auto) { return key_(std::as_const(events[i])); },
-        [&](std::size_t i) { return processing ? now : static_cast<std::int64_t>(time_(std::as_const(events[i]))); },
-        [&](std::size_t i) -> decltype(auto) { return value_(std::as_const(events[i])); },
+        events.size(), [this, in](std::size_t i) -> decltype(auto) { return key_(in[i]); },
+        [this, in, processing, now](std::size_t i) { return processing ? now : static_cast<std::int64_t>(time_(in[i])); },
+        [this, in](std::size_t i) -> decltype(auto) { return value_(in[i]); },
         [&](std::size_t i) { ctx.emit(out_type{late_event<In>{std::move(events[i])}}); }, out);
     arm(ctx);
   }

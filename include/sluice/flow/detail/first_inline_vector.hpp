@@ -48,6 +48,8 @@ class first_inline_vector {
   bool empty() const noexcept { return size_ == 0; }
   T& front() noexcept { return *begin(); }
   T& back() noexcept { return begin()[size_ - 1]; }
+  /// The last element, or null when empty.
+  T* last() noexcept { return more_ ? &more_->back() : (size_ != 0 ? inline_ptr() : nullptr); }
 
   /// Inserts `v` before `at`; returns where it is.
   T* insert(const T* at, T&& v) {
