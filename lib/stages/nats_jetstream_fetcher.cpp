@@ -124,7 +124,16 @@ natsStatus jetstream_fetcher::pull(std::size_t n, natsMsgList& list) {
   jsFetchRequest req;
   jsFetchRequest_Init(&req);
   req.Expires = settings_.pull_expires_ms * 1000000;  // the option's maximum keeps this in range
-  req.Batch = wait_next_ ? 1 : static_cast<int>(n);
+  // libnats 3.4 (Debian 12) writes past its message array when a fetch starts with messages
+  // already pending on the subscription (a late answer to an earlier pull): it takes them, lowers
+  // the request's batch by their count and then waits for the count to equal the lowered batch,
+  // which it may already have passed (seen by ASan: our read of Msgs[226] of 226). A fetch of 1
+  // cannot pass its batch, and fetches no more than it asked for: pending messages are taken
+  // one per fetch, and a fetch that starts with none asks for n.
+  int pending = 0;
+  int pending_bytes = 0;
+  if (natsSubscription_GetPending(link_->pull, &pending, &pending_bytes) != NATS_OK) pending = 0;
+  req.Batch = wait_next_ || pending > 0 ? 1 : static_cast<int>(n);
   req.NoWait = !wait_next_;
   link_->counters->pulls.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   return natsSubscription_FetchRequest(&list, link_->pull, &req);
