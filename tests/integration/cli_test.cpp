@@ -186,7 +186,10 @@ TEST_CASE("a file with several problems gets every one of them reported in one r
   const auto r = run_sluice(dir, {{"check", file.string()}});
   INFO(describe(r));
   CHECK(r.code() == 2);
-  for (auto& [position, pointer] : expected) {
+  for (const auto& e : expected) {
+    // Named references, not structured bindings: Clang 14 cannot capture those in doctest's lambdas.
+    const auto& position = e.first;
+    const auto& pointer = e.second;
     CHECK_MESSAGE(!diagnostic_line(r.err, file, position, pointer).empty(), "missing: ", position, ": ", pointer);
   }
   CHECK(contains(r.err, "sluice: " + file.string() + ": " + std::to_string(expected.size()) + " problems\n"));
@@ -325,11 +328,11 @@ TEST_CASE("`sluice stages --json` lists every built-in stage type with its optio
     listed.emplace(t.value("type", ""), t.value("role", ""));
     CHECK(t["options"].contains("properties"));
   }
-  for (auto [type, role] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& type_role : std::vector<std::pair<std::string, std::string>>{
            {"range", "source"}, {"generate", "source"}, {"tick", "source"}, {"file", "source"},
            {"stdin", "source"}, {"jq", "transform"}, {"batch", "transform"}, {"rate_limit", "transform"},
            {"stdout", "sink"}, {"file", "sink"}, {"null", "sink"}}) {
-    CHECK_MESSAGE(listed.count({type, role}) == 1, type, " (", role, ")");
+    CHECK_MESSAGE(listed.count(type_role) == 1, type_role.first, " (", type_role.second, ")");
   }
 
   std::set<std::string> routing;

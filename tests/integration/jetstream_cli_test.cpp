@@ -157,11 +157,11 @@ TEST_CASE("SIGKILL of one of two instances: every message still reaches a file; 
   const auto both = merged(ca, cb);
   CHECK(both.size() == static_cast<std::size_t>(n));  // at least once
   int duplicates = 0;
-  for (auto& [v, c] : cb) CHECK_MESSAGE(c == 1, "the survivor wrote ", v, " twice");
-  for (auto& [v, c] : both) {
-    if (c < 2) continue;
-    duplicates += c - 1;
-    CHECK_MESSAGE(ca.count(v) == 1, v, " is a duplicate the killed instance did not write");
+  for (const auto& vc : cb) CHECK_MESSAGE(vc.second == 1, "the survivor wrote ", vc.first, " twice");
+  for (const auto& vc : both) {
+    if (vc.second < 2) continue;
+    duplicates += vc.second - 1;
+    CHECK_MESSAGE(ca.count(vc.first) == 1, vc.first, " is a duplicate the killed instance did not write");
   }
   MESSAGE("killed instance wrote ", ca.size(), ", survivor ", cb.size(), "; duplicates (written by the killed one, "
           "not acknowledged before the kill): ", duplicates);
@@ -219,7 +219,7 @@ TEST_CASE("a jq filter that drops events and one that multiplies them: acknowled
     drain(child);
     const auto c = counts_in(dir / "out.jsonl");
     CHECK(c.size() == n);
-    for (auto& [v, k] : c) REQUIRE_MESSAGE(k == 2, v, " appears ", k, " times");
+    for (const auto& vk : c) REQUIRE_MESSAGE(vk.second == 2, vk.first, " appears ", vk.second, " times");
   }
   CHECK(js.settled("ORDERS", "work"));
 }

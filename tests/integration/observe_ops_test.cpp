@@ -85,7 +85,9 @@ TEST_CASE("a bad setting in the environment is a usage error naming the variable
   const std::vector<std::pair<std::string, std::string>> bad{
       {"SLUICE_LOG_FORMAT", "xml"}, {"SLUICE_STALL_TIMEOUT", "0"}, {"SLUICE_STALL_TIMEOUT", "soon"},
       {"SLUICE_DRAIN_TIMEOUT", "-1"}, {"SLUICE_THREADS", "0"}, {"SLUICE_HTTP", "8464"}};
-  for (const auto& [variable, value] : bad) {
+  for (const auto& setting : bad) {
+    const std::string& variable = setting.first;  // not a structured binding: Clang 14 cannot capture one
+    const std::string& value = setting.second;
     const run_result r = run_sluice(dir, {{"run", file.string()}, child_env({{variable, value}})});
     INFO(variable, "=", value, "\n", describe(r));
     CHECK(r.code() == 2);
