@@ -79,7 +79,7 @@ class window_stage final
     const bool processing = windows_.spec().time == time_base::processing;
     const std::int64_t now = processing ? wall_clock_ms(ctx.process().rt()) : 0;
     if (processing) windows_.advance_to(now, out);
-    // The accessors capture by value: keyed_windows keeps them in registers (see add_run).
+    // The accessors capture by value: keyed_windows keeps them in registers (see add_all).
     const In* in = events.data();
     windows_.add_all(
         events.size(), [this, in](std::size_t i) -> decltype(auto) { return key_(in[i]); },
